@@ -1,0 +1,117 @@
+"""Where a passage sits in a legal or policy text: "Art. 5(1)(a)", "Sec. 4.2(b)(i)", "Annex III".
+
+The structure is read once per document at indexing time as a list of (offset, label) markers;
+``label_at`` finds the pinpoint for any character offset, so a citation of a quote knows its
+article and paragraph, not just its page.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+_EU_ARTICLE = re.compile(r"^[^\S\n]*Article (\d+[a-z]?)[^\S\n]*$", re.M)
+_EU_ANNEX = re.compile(r"^[^\S\n]*ANNEX ([IVXLC]+)[^\S\n]*$", re.M)
+_EU_RECITALS_END = re.compile(r"^[^\S\n]*HAVE ADOPTED THIS REGULATION", re.M)
+_US_SEC = re.compile(r"^[^\S\n]*Sec(?:tion|\.) (\d+)\.", re.M)
+_US_SUB = re.compile(r"^[^\S\n]*(\d+)\.(\d+)\.[^\S\n]", re.M)
+_MD_HEAD = re.compile(r"^(#{1,4}) +(.+?)\s*#*$", re.M)
+_LINE_ITEM = re.compile(r"^[^\S\n]*(\d{1,2})\.[^\S\n]+(?=\S)|^[^\S\n]*\(([a-z]{1,2}|[ivx]{1,5}|[A-Z]|\d{1,3})\)[^\S\n]+", re.M)
+_INLINE_PARA = re.compile(r"(?<=\.)[^\S\n]+\(([a-z])\)[^\S\n]+")
+_ROMAN = re.compile(r"^[ivx]{1,5}$")
+
+
+@dataclass(frozen=True)
+class Marker:
+    offset: int
+    label: str
+
+
+def kind_of(text: str) -> str:
+    if len(_EU_ARTICLE.findall(text)) >= 3:
+        return "eu"
+    if len(_US_SEC.findall(text)) >= 2:
+        return "us"
+    return "generic"
+
+
+def markers(text: str) -> list[Marker]:
+    kind = kind_of(text)
+    if kind == "eu":
+        return _eu_markers(text)
+    if kind == "us":
+        return _us_markers(text)
+    return [Marker(m.start(), m.group(2).strip()[:80]) for m in _MD_HEAD.finditer(text)]
+
+
+def _eu_markers(text: str) -> list[Marker]:
+    out: list[Marker] = []
+    tops = [(m.start(), f"Art. {m.group(1)}") for m in _EU_ARTICLE.finditer(text)]
+    tops += [(m.start(), f"Annex {m.group(1)}") for m in _EU_ANNEX.finditer(text)]
+    end_recitals = _EU_RECITALS_END.search(text)
+    tops.sort()
+    first_article = tops[0][0] if tops else len(text)
+    # Recitals "(12) ..." in the preamble.
+    for m in re.finditer(r"^[^\S\n]*\((\d{1,3})\)[^\S\n]+", text[:first_article], re.M):
+        if end_recitals is None or m.start() < end_recitals.start():
+            out.append(Marker(m.start(), f"Recital {m.group(1)}"))
+    bounds = tops + [(len(text), "")]
+    for (start, label), (end, _) in zip(bounds, bounds[1:]):
+        out.append(Marker(start, label))
+        para = point = None
+        for m in _LINE_ITEM.finditer(text, start, end):
+            if m.group(1):
+                para, point = m.group(1), None
+                out.append(Marker(m.start(), f"{label}({para})"))
+            else:
+                tok = m.group(2)
+                if tok.isdigit():
+                    continue
+                if _ROMAN.match(tok) and point and not (tok == "i" and point == "h"):
+                    out.append(Marker(m.start(), f"{label}{f'({para})' if para else ''}({point})({tok})"))
+                elif tok.islower():
+                    point = tok
+                    out.append(Marker(m.start(), f"{label}{f'({para})' if para else ''}({point})"))
+    return sorted(out, key=lambda mk: mk.offset)
+
+
+def _us_markers(text: str) -> list[Marker]:
+    out = [Marker(m.start(), f"Sec. {m.group(1)}") for m in _US_SEC.finditer(text)]
+    out += [Marker(m.start(), f"Sec. {m.group(1)}.{m.group(2)}") for m in _US_SUB.finditer(text)]
+    out.sort(key=lambda mk: mk.offset)
+    result: list[Marker] = []
+    bounds = out + [Marker(len(text), "")]
+    for cur, nxt in zip(bounds, bounds[1:]):
+        result.append(cur)
+        para = None
+        items = [(m.start(), m.group(2)) for m in _LINE_ITEM.finditer(text, cur.offset, nxt.offset) if m.group(2)]
+        items += [(m.start(1) - 1, m.group(1)) for m in _INLINE_PARA.finditer(text, cur.offset, nxt.offset)]
+        for pos, tok in sorted(items):
+            if tok.isdigit():
+                continue
+            if _ROMAN.match(tok) and para and not (tok == "i" and para == "h"):
+                result.append(Marker(pos, f"{cur.label}({para})({tok})"))
+            elif tok.isupper() and para:
+                continue
+            elif tok.islower():
+                para = tok
+                result.append(Marker(pos, f"{cur.label}({para})"))
+    return sorted(result, key=lambda mk: mk.offset)
+
+
+def label_at(marks: list[Marker] | list[tuple[int, str]], offset: int) -> str | None:
+    """The innermost label in force at ``offset`` (None before the first marker)."""
+    offsets = [m[0] if isinstance(m, tuple) else m.offset for m in marks]
+    i = bisect.bisect_right(offsets, offset) - 1
+    if i < 0:
+        return None
+    m = marks[i]
+    return m[1] if isinstance(m, tuple) else m.label
+
+
+def top_level(label: str | None) -> str | None:
+    """'Art. 5(1)(a)' -> 'Art. 5'; 'Sec. 4.2(b)' -> 'Sec. 4.2'."""
+    if not label:
+        return label
+    return label.split("(")[0].strip()

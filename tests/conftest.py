@@ -1,0 +1,43 @@
+"""Shared fixtures: the real corpus, one real index per test session, the real embedding model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+SHARED = ROOT.parent / "shared"
+SHARED_CORPUS = SHARED / "corpus"
+SEED_ID = "000_2a757378fe6c6261"
+
+
+def shared_corpus_or_skip() -> Path:
+    if not SHARED_CORPUS.is_dir():
+        pytest.skip("../shared/corpus is not present beside the project: tests over the public corpus need it")
+    return SHARED_CORPUS
+
+
+def corpus_paths() -> list[Path]:
+    return [CORPUS] + ([SHARED_CORPUS] if SHARED_CORPUS.is_dir() else [])
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory) -> Path:
+    """The index of corpus/ plus ../shared/corpus (when present), built once per session."""
+    from rag.index import Index
+
+    path = tmp_path_factory.mktemp("index")
+    Index.build(corpus_paths(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def policy_index(index_dir):
+    from rag.index import Index
+
+    return Index.open(index_dir)
