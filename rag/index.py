@@ -25,7 +25,7 @@ from .errors import IngestError, RagError
 from .ingest import content_hash, iter_files, load_document
 from .lexical import Lexical
 from .settings import Settings, get_settings
-from .structure import markers
+from .structure import headings, markers
 from .types import Document, Passage
 
 Progress = Callable[[str, int, int], None]
@@ -67,6 +67,8 @@ class Index:
         self.lexical = lexical
         self.doc_of = np.array([r[1] for r in rows], dtype=object)
         self._embedder: Embedder | None = None
+        self.headings: list[tuple] = []  # (doc_id, offset, label, heading text)
+        self.heading_vectors = np.zeros((0, 1), dtype=np.float32)
 
     # ---------------------------------------------------------------- opening
     @classmethod
@@ -78,7 +80,11 @@ class Index:
         docs, rows = store.read_sqlite(version / "store.sqlite")
         faiss_index = dense.load(version / "dense.faiss")
         lexical = Lexical.load(version / "bm25")
-        return cls(path, version, manifest, docs, rows, faiss_index, lexical, settings)
+        idx = cls(path, version, manifest, docs, rows, faiss_index, lexical, settings)
+        if (version / "headings.json").exists():
+            idx.headings = [tuple(h) for h in json.loads((version / "headings.json").read_text(encoding="utf-8"))]
+            idx.heading_vectors = np.load(version / "headings.npy")
+        return idx
 
     @property
     def embedder(self) -> Embedder:
@@ -303,6 +309,11 @@ def _write(index_dir: Path, docs: dict[str, _Doc], embedder: Embedder, settings:
     index = dense.build(vectors, settings.faiss_kind)
     dense.save(index, staged / "dense.faiss")
     Lexical.build(texts).save(staged / "bm25")
+    heads = [(doc_id, off, label, head) for doc_id in order
+             for off, label, head in headings(docs[doc_id].doc["text"], docs[doc_id].doc["marks"])]
+    store.write_json(staged / "headings.json", heads)
+    np.save(staged / "headings.npy", embedder.encode([f"{h[3]}" for h in heads]) if heads
+            else np.zeros((0, vectors.shape[1]), dtype=np.float32))
     store.write_json(staged / "manifest.json", {
         "format": store.FORMAT, "fingerprint": fingerprint, "model": embedder.name,
         "model_path": settings.embed_model, "dim": int(vectors.shape[1]), "faiss": dense.kind_of(index),

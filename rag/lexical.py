@@ -34,6 +34,20 @@ def _stemmer():
     return SnowballStemmer("english")
 
 
+# Words users ask with that legal texts rarely use (query side only).
+SYNONYMS = {
+    "ban": ["prohibit"], "bans": ["prohibit"], "banned": ["prohibit"], "forbid": ["prohibit"],
+    "fine": ["penalti"], "fines": ["penalti"], "penalty": ["fine"], "watermark": ["label", "watermark"],
+    "rule": ["requir"], "deadline": ["within", "day"], "chip": ["semiconductor"], "chips": ["semiconductor"],
+}
+
+
+def query_tokens(text: str) -> list[str]:
+    toks = tokenize(text)
+    extra = [s for w in re.findall(r"[a-z]+", text.lower()) for s in SYNONYMS.get(w, [])]
+    return toks + [t for t in extra if t not in toks]
+
+
 def tokenize(text: str) -> list[str]:
     out: list[str] = []
     for tok in _TOKEN.findall(text.lower().replace("\u2019", "'")):
@@ -69,7 +83,7 @@ class Lexical:
         return cls(bm25s.BM25.load(str(folder), mmap=mmap))
 
     def search(self, query: str, n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        toks = [t for t in tokenize(query) if t in self.vocab]
+        toks = [t for t in query_tokens(query) if t in self.vocab]
         total = self.model.scores["num_docs"]
         if not toks or total == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

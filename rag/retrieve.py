@@ -105,9 +105,18 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
     d_ids, d_scores = dense.search(index.faiss, qvec, n, allowed)
     l_ids, _ = index.lexical.search(question, n, mask)
     rankings = [list(d_ids), list(l_ids)]
+    named = [d for d in doc_mentions(index, question) if mask is None or mask[index.doc_of == d].any()]
+    if named:
+        # The question names a document ("the EU AI Act", "EO 14110"): rank within it as well.
+        in_docs = np.isin(index.doc_of, named) & (mask if mask is not None else True)
+        rankings.append(list(dense.search(index.faiss, qvec, n, np.flatnonzero(in_docs))[0]))
+        rankings.append(list(index.lexical.search(question, n, in_docs)[0]))
     refs = references(question)
     if refs:
-        rankings.append(_section_ranking(index, refs, mask, qvec))
+        rankings.append(_section_ranking(index, refs, mask, qvec, named))
+    heads = _heading_ranking(index, question, mask, named)
+    if heads:
+        rankings.append(heads)
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, pid in enumerate(ranking):
@@ -130,11 +139,88 @@ def _with_similarity(p: "Passage", sim: float | None) -> "Passage":
     return replace(p, meta=meta)
 
 
-def _section_ranking(index: "Index", refs: list[str], mask: np.ndarray | None, qvec: np.ndarray) -> list[int]:
+def _section_ranking(index: "Index", refs: list[str], mask: np.ndarray | None, qvec: np.ndarray,
+                     named: list[str]) -> list[int]:
+    """Passages of the referenced article/section, in document order (its heading comes first)."""
     hits = []
     for pid, row in enumerate(index._rows):
         section = row[5] or ""
         top = section.split("(")[0].strip()
-        if top in refs and (mask is None or mask[pid]):
+        if top in refs and (mask is None or mask[pid]) and (not named or row[1] in named):
             hits.append(pid)
     return hits[:20]
+
+
+# Plain words users ask with, and the words the legal texts use for them (dense side).
+_HINTS = {"ban": "prohibited", "bans": "prohibited", "banned": "prohibited", "fine": "penalties",
+          "fines": "penalties", "forbid": "prohibited", "punish": "penalties"}
+
+
+def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, named: list[str],
+                     min_sim: float = 0.5, top: int = 2) -> list[int]:
+    """Passages under the article/section headings closest to the question, heading first."""
+    if not len(index.headings):
+        return []
+    extra = [h for w, h in _HINTS.items() if re.search(rf"\b{w}\b", question, re.I)]
+    qvec = index.embedder.encode([question + (" " + " ".join(extra) if extra else "")])[0]
+    sims = index.heading_vectors @ qvec
+    out: list[int] = []
+    for i in np.argsort(-sims)[: top * 4]:
+        if sims[i] < min_sim or len(out) >= top * 8:
+            break
+        doc_id, _off, label, _text = index.headings[i]
+        if named and doc_id not in named:
+            continue
+        pids = [pid for pid, row in enumerate(index._rows)
+                if row[1] == doc_id and (row[5] or "").split("(")[0].strip() == label and (mask is None or mask[pid])]
+        out.extend(pids[:8])
+    return out
+
+
+_ID = re.compile(r"\b(?:(?!19\d\d\b|20\d\d\b)\d{4,5}|\d{4}/\d{3,4}|M-\d{2}-\d{2}|\d{3}-\d)\b")
+_PAREN = re.compile(r"\(([^()]{3,60})\)")
+_ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
+_COMMON_ID_WORDS = {"eu", "uk", "us", "act", "fact", "sheet", "order", "ai", "wh", "and", "the", "paper", "white",
+                    "ethics", "trust", "regul", "memo", "rmf"}
+_NOT_ALIASES = {"FACT", "SHEET", "THE", "AND", "FOR", "WITH", "PDF", "CP"}
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"artificial intelligence", "ai", text.lower())
+    return " " + re.sub(r"[^a-z0-9/-]+", " ", text).strip() + " "
+
+
+def doc_aliases(index: "Index") -> dict[str, set[str]]:
+    """Names a user might call each document by, derived from its title and file name."""
+    cached = getattr(index, "_aliases", None)
+    if cached is not None:
+        return cached
+    out: dict[str, set[str]] = {}
+    for doc_id, d in index.docs.items():
+        title = d["meta"].get("title", "")
+        names = set(_ID.findall(title)) | {m for m in _ID.findall(doc_id.replace("m-", "M-")) if not m.startswith(("19", "20")) or len(m) == 5}
+        for inner in _PAREN.findall(title):
+            if not inner.isupper() or len(inner) > 3:
+                names.add(inner)
+        names |= {a for a in _ACRONYM.findall(title) if a not in _NOT_ALIASES}
+        if "(artificial intelligence act)" in title.lower():
+            names |= {"AI Act", "EU AI Act"}
+        if "white paper" in title.lower():
+            names.add("white paper")
+        if len(title.split()) <= 8:
+            names.add(title)
+        names |= {t for t in doc_id.split("-") if t.isalpha() and 3 <= len(t) <= 5 and t not in _COMMON_ID_WORDS}
+        out[doc_id] = {_norm(n).strip() for n in names if len(_norm(n).strip()) >= 3}
+    # An alias shared by many documents (e.g. "NIST" cited everywhere) does not name one of them.
+    counts: dict[str, int] = {}
+    for names in out.values():
+        for n in names:
+            counts[n] = counts.get(n, 0) + 1
+    out = {k: {n for n in v if counts[n] <= 2} for k, v in out.items()}
+    index._aliases = out  # type: ignore[attr-defined]
+    return out
+
+
+def doc_mentions(index: "Index", question: str) -> list[str]:
+    q = _norm(question)
+    return [doc_id for doc_id, names in doc_aliases(index).items() if any(f" {n} " in q for n in names)]

@@ -17,7 +17,8 @@ _BLOCK = re.compile(
     r"|\n[^\S\n]*\n+"  # blank line
     r"|\n(?=[^\S\n]*(?:---- Page \d+ ----|#{1,6} |(?:Article|ARTICLE) \d+[^\S\n]*\n|Sec\. \d+\."
     r"|(?:ANNEX|Annex) [IVXLC]+[^\S\n]*\n|\(\d{1,3}\) |\([a-z]\) |\([ivx]{1,5}\) |\([A-Z]\) "
-    r"|[\u2022\-\*] |\d{1,2}\.(?:\d{1,2}\.)? ))"
+    r"|[\u2022\-\*] |\d{1,2}\.(?:\d{1,2}\.)? ))",
+    re.M,
 )
 _EXTRA_ABBREV = [
     "corp", "inc", "ltd", "co", "u.s", "u.k", "e.g", "i.e", "sec", "art", "no", "nos", "para",

@@ -115,3 +115,21 @@ def top_level(label: str | None) -> str | None:
     if not label:
         return label
     return label.split("(")[0].strip()
+
+
+def headings(text: str, marks: list[Marker] | list[tuple[int, str]]) -> list[tuple[int, str, str]]:
+    """(offset, label, heading text) of each top-level part: 'Article 5 Prohibited AI practices'."""
+    out = []
+    for m in marks:
+        offset, label = (m if isinstance(m, tuple) else (m.offset, m.label))
+        if "(" in label or label.startswith("Recital"):
+            continue
+        lines = [ln.strip() for ln in text[offset:offset + 400].split("\n") if ln.strip()]
+        if not lines:
+            continue
+        head = lines[0]
+        if re.fullmatch(r"(Article \d+[a-z]?|ANNEX [IVXLC]+)", head) and len(lines) > 1:
+            head = f"{head} {lines[1]}"
+        head = re.split(r"(?<=\.)\s+\(a\)", head)[0]
+        out.append((offset, label, " ".join(head.split())[:160]))
+    return out
