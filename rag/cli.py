@@ -16,6 +16,9 @@ app = typer.Typer(help="AI-policy research assistant: verified, cited answers ov
                   no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
 index_app = typer.Typer(help="Build and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+eval_app = typer.Typer(help="Evaluate answer quality: golden set, regression gate, faithfulness scorer.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 err = Console(stderr=True)
 out = Console()
 
@@ -158,6 +161,182 @@ def retrieve(
                 out.print()
 
 
+@app.command()
+def ask(
+    question: Optional[str] = typer.Argument(None, help="The question."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="extractive (default), local (GGUF) or openai."),
+    model: Optional[str] = typer.Option(None, "--model", help="GGUF path (local) or model name (openai)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible base URL (…/v1)."),
+    filter: Optional[list[str]] = FilterOpt,
+    k: Optional[int] = typer.Option(None, "-k", help="Passages to read."),
+    questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL of {\"id\",\"question\",\"history\"?}."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per line)."),
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Answer with verified, cited quotes — or say the sources don't cover it.
+
+    Examples:
+      [bold]rag ask "What did Kyle Chan say about state support?"[/bold]
+      [bold]rag ask "What does the EU AI Act ban?" --llm openai --base-url http://127.0.0.1:8080/v1[/bold]
+      [bold]rag ask --questions questions.jsonl --json[/bold]
+    """
+    from .answer import Assistant
+
+    settings = _settings(index=index, llm=llm, model=model, base_url=base_url)
+    filters = parse_filters(filter)
+    items = list(read_jsonl(questions, "question")) if questions else [{"question": _check_question(question, settings)}]
+    assistant = Assistant.open(settings.index, settings=settings)
+    for item in items:
+        try:
+            answer = assistant.ask(item["question"], history=item.get("history"), filters=filters, k=k)
+        except InputError as e:
+            if not questions:
+                raise
+            print(json.dumps({**_id(item), "question": item["question"], "error": str(e)}), flush=True)
+            continue
+        if as_json or questions:
+            print(json.dumps({**_id(item), **answer.to_json()}, ensure_ascii=False), flush=True)
+        else:
+            _print_answer(answer)
+
+
+def _id(item: dict[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"]} if "id" in item else {}
+
+
+def _print_answer(answer) -> None:
+    style = "yellow" if answer.refused else "bold"
+    out.print(answer.text, style=style, highlight=False, markup=False)
+    for note in answer.notes:
+        out.print(f"note: {note}", style="dim", highlight=False, markup=False)
+    for c in answer.citations:
+        where = ", ".join(x for x in [c.section or "", f"p. {c.page}" if c.page else "", c.date] if x)
+        who = f" — {c.speaker}" if c.speaker else ""
+        out.print(f"[{c.n}] {c.title} ({where}){who}", style="cyan", highlight=False, markup=False)
+        out.print(f"    “{' '.join(c.quote.split())}”", highlight=False, markup=False)
+        if c.source:
+            out.print(f"    {c.source}", style="dim", highlight=False, markup=False)
+    if answer.refused and answer.passages:
+        out.print("Nearest passages:", style="dim")
+        for p in answer.passages[:3]:
+            out.print(f"  - {p.title} ({p.section or p.date}): {' '.join(p.text.split())[:160]}…", style="dim",
+                      highlight=False, markup=False)
+    total = answer.timings.get("total")
+    if total is not None:
+        out.print(f"({answer.mode}, {total:.0f} ms)", style="dim")
+
+
+@app.command()
+def serve(
+    index: Optional[Path] = IndexOpt,
+    host: str = typer.Option("127.0.0.1", help="Address to bind (localhost unless told otherwise)."),
+    port: int = typer.Option(7860, help="Port."),
+) -> None:
+    """Start the chat web UI (same as `python app.py`). Set RAG_UI_AUTH=user:pass to require a login.
+
+    Example: [bold]rag serve --index index --port 7860[/bold]
+    """
+    from .ui import serve as run
+
+    run(index_dir=index, host=host, port=port)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _eval_sources() -> list[Path]:
+    shared = ROOT.parent / "shared" / "corpus"
+    return [ROOT / "corpus"] + ([shared] if shared.is_dir() else [])
+
+
+@eval_app.command("run")
+def eval_run(
+    suite: Path = typer.Option(ROOT / "eval" / "golden.jsonl", help="Golden set (JSONL)."),
+    llm: Optional[str] = typer.Option(None, "--llm", help="extractive, local or openai."),
+    model: Optional[str] = typer.Option(None, "--model"),
+    base_url: Optional[str] = typer.Option(None, "--base-url"),
+    index: Optional[Path] = typer.Option(None, "--index", help="Index to evaluate (default: corpus/ + ../shared/corpus, "
+                                                                 "built incrementally in .cache/eval-index)."),
+    baseline: Path = typer.Option(ROOT / "eval" / "baseline.json", help="Baseline to compare with."),
+    gate: bool = typer.Option(False, "--gate", help="Exit 1 if a metric fell beyond its tolerance."),
+    update_baseline: bool = typer.Option(False, "--update-baseline", help="Write this run as the new baseline."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md, report.html, results.json here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full results as JSON."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N questions (quick checks)."),
+) -> None:
+    """Score retrieval, correctness, faithfulness, citations, refusals and latency on a golden set.
+
+    Examples:
+      [bold]rag eval run --report eval/reports/latest[/bold]
+      [bold]rag eval run --gate[/bold]                 (CI: fails and names the questions that regressed)
+      [bold]rag eval run --llm local --report eval/reports/local[/bold]
+    """
+    from .answer import Assistant
+    from .evaluation import gate as gate_mod
+    from .evaluation import golden, harness
+    from .evaluation import report as report_mod
+    from .index import Index
+
+    settings = _settings(index=index, llm=llm, model=model, base_url=base_url)
+    if index is None:
+        index = ROOT / ".cache" / "eval-index"
+        with _progress() as bar:
+            task = bar.add_task("indexing the evaluation corpus", total=None)
+            Index.build(_eval_sources(), index, settings, lambda s, d, t: bar.update(task, completed=d, total=t))
+    items = golden.load(suite)[:limit]
+    assistant = Assistant.open(index, settings=settings)
+    with _progress() as bar:
+        task = bar.add_task(f"evaluating ({assistant.mode})", total=len(items))
+        run = harness.run(assistant, items, lambda d, t: bar.update(task, completed=d))
+    base = json.loads(baseline.read_text(encoding="utf-8")) if baseline.exists() else None
+    failures, changes = gate_mod.compare(run, base) if base else ([], [])
+    if report:
+        for path in report_mod.write(report, run, base, failures, changes):
+            err.print(f"wrote {path}", highlight=False)
+    if as_json:
+        print(json.dumps(run, ensure_ascii=False))
+    else:
+        out.print(report_mod.markdown(run, base, failures, changes).split("## Answerable")[0], markup=False,
+                  highlight=False)
+    if update_baseline:
+        baseline.write_text(json.dumps(gate_mod.baseline_from(run), indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        err.print(f"baseline written to {baseline}")
+    if gate:
+        if base is None:
+            raise RagError(f"no baseline at {baseline}: create one with `rag eval run --update-baseline`")
+        for c in changes:
+            err.print(c, highlight=False, markup=False)
+        if failures:
+            for f in failures:
+                err.print(f"[red]REGRESSION[/red] {f}", highlight=False)
+            raise typer.Exit(1)
+        err.print("[green]gate passed[/green]: no metric fell beyond its tolerance")
+
+
+@eval_app.command("faithfulness")
+def eval_faithfulness(
+    input: Path = typer.Option(..., "--input", help="JSONL: {\"id\", \"question\"?, \"context\": str|[str], \"answer\"}."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON result per line."),
+) -> None:
+    """Score whether answers are supported by their contexts (offline, milliseconds per answer).
+
+    Output per line: {"id", "score" (0..1, faithful), "hallucinated", "unsupported": [sentences]}.
+    Example: [bold]rag eval faithfulness --input answers.jsonl --json[/bold]
+    """
+    from .faithfulness import score_records
+
+    records = list(read_jsonl(input, "answer"))
+    for rec in score_records(records):
+        if as_json:
+            print(json.dumps(rec, ensure_ascii=False), flush=True)
+        else:
+            flag = "HALLUCINATED" if rec["hallucinated"] else "ok"
+            out.print(f"{rec['id']}: {flag} (faithful {rec['score']:.2f})", highlight=False)
+            for u in rec["unsupported"]:
+                out.print(f"    unsupported: {u}", highlight=False, markup=False)
+
+
 def _check_question(question: str | None, settings) -> str:
     if question is None or not question.strip():
         raise InputError("empty question: ask something, e.g. rag ask \"What does the EU AI Act ban?\"")
@@ -175,3 +354,7 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""The retrieval chain: retrieve, generate (or extract), verify every sentence, cite, or refuse.
+
+Nothing reaches the user unverified: LLM output is streamed sentence by sentence, and each
+sentence is shown only after the verifier has checked it against the exact quotes it cites.
+A sentence that fails is dropped; if nothing survives, the extractive answer (verbatim quotes)
+takes over, and if the sources do not cover the question at all, the answer is a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import evidence as ev
+from .errors import InputError, LLMError
+from .index import Index
+from .llm import Generator, make_generator
+from .retrieve import focus, references
+from .prompts import NOT_IN_SOURCES, answer_messages
+from .settings import Settings, get_settings
+from .speakers import quotes_of, speaker_at
+from .structure import label_at
+from .types import Answer, Citation, Passage, SentenceCheck
+from .verify import check_sentence
+
+_MARK = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_SENT_END = re.compile(r"(?<=[.!?])[\"”’)]?(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s|$)")
+REFUSAL = "The sources don't say. None of the indexed documents answers this question"
+
+# Answerability: below these, the best evidence does not address the question.
+MIN_SIM = 0.40
+MIN_SCORE = 0.42
+
+
+class Assistant:
+    def __init__(self, index: Index, generator: Generator | None = None, settings: Settings | None = None):
+        self.index = index
+        self.generator = generator
+        self.settings = settings or index.settings
+
+    @classmethod
+    def open(cls, index_dir: str | Path | None = None, llm: str | Generator | None = None,
+             settings: Settings | None = None, **overrides: Any) -> "Assistant":
+        settings = settings or get_settings(**overrides)
+        index = Index.open(index_dir or settings.index, settings)
+        if llm is None or isinstance(llm, str):
+            mode = llm or settings.llm or DEFAULT_MODE
+            gen = make_generator(mode, settings.model, settings.base_url, settings.api_key_env,
+                                 settings.llm_timeout, settings.llm_retries)
+        else:
+            gen = llm
+        return cls(index, gen, settings)
+
+    @property
+    def mode(self) -> str:
+        return "extractive" if self.generator is None else self.generator.name
+
+    def ask(self, question: str, history: list[dict[str, str]] | None = None,
+            filters: dict[str, Any] | None = None, k: int | None = None) -> Answer:
+        answer = None
+        for item in self.stream(question, history, filters, k):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: list[dict[str, str]] | None = None,
+               filters: dict[str, Any] | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield verified answer text as it is produced, then the final ``Answer``."""
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        question = clean_question(question, self.settings.max_question_chars)
+        standalone = rewrite(question, history or [])
+        passages = self.index.retrieve(standalone, k=k or max(self.settings.k, 6), filters=filters)
+        timings["retrieve"] = (time.perf_counter() - t0) * 1000
+        topic = focus(self.index, standalone)
+        scored = on_topic(standalone, ev.score(topic, ev.gather(passages), self.index.embedder), self.index)
+        scored = prefer_referenced(standalone, scored)
+        notes: list[str] = []
+        if standalone != question:
+            notes.append(f"Follow-up read as: {standalone}")
+        if not answerable(standalone, scored, self.index):
+            answer = self._refusal(question, passages, notes, timings, t0)
+            yield answer.text
+            yield answer
+            return
+        t1 = time.perf_counter()
+        drafts: list[Draft] = []
+        if self.generator is not None:
+            try:
+                for d in self._generate(standalone, passages, scored):
+                    drafts.append(d)
+                    if d.check.supported:
+                        yield d.text + "".join(f" [{n}]" for n in d.cited) + " "
+            except LLMError as e:
+                notes.append(f"The language model failed ({e}); showing quotes from the sources instead.")
+            if drafts and not any(d.check.supported for d in drafts):
+                notes.append("No sentence of the model's answer could be verified against the sources; "
+                             "showing quotes from the sources instead.")
+        if not any(d.check.supported for d in drafts):
+            drafts = []
+            for d in self._extract(standalone, scored):
+                drafts.append(d)
+                yield d.text + "".join(f" [{n}]" for n in d.cited) + " "
+        timings["generate"] = (time.perf_counter() - t1) * 1000
+        answer = self._assemble(question, passages, drafts, notes, timings, t0)
+        if answer.refused:
+            yield answer.text
+        yield answer
+
+    # ------------------------------------------------------------------ modes
+    def _extract(self, question: str, scored: list[ev.Evidence]) -> Iterator["Draft"]:
+        """Quote-first answer: the best evidence sentences, verbatim, with their speakers.
+
+        A sentence that introduces a list ("The following AI practices shall be prohibited:") brings
+        the items that follow it in the same passage.
+        """
+        best = scored[0].score
+        chosen: list[ev.Evidence] = []
+        for e in scored:
+            if len(chosen) >= 3 or e.score < best - 0.12:
+                break
+            if any(c.passage.doc_id == e.passage.doc_id and c.start <= e.start < c.end + 1 for c in chosen):
+                continue
+            chosen.append(e)
+            if e.text.rstrip().endswith(":"):
+                following = sorted((x for x in scored if x.passage is e.passage and x.start > e.start),
+                                   key=lambda x: x.start)
+                chosen.extend(following[:3])
+                break
+        for e in chosen:
+            text = ev.display(e.text)
+            doc_text = self.index.docs[e.passage.doc_id]["text"]
+            q = speaker_at(doc_text, e.start, e.end)
+            if q and q.speaker not in text:
+                text = f"{q.speaker}{', ' + q.role if q.role else ''}: {text}"
+            check = SentenceCheck(text, (e.passage_index + 1,), True, round(e.score, 3), (), "verbatim quote")
+            yield Draft(text, [e.passage_index + 1], check, [(e.start, e.end)])
+
+    def _generate(self, question: str, passages: list[Passage], scored: list[ev.Evidence]) -> Iterator["Draft"]:
+        messages = answer_messages(question, passages)
+        buffer = ""
+        for piece in self.generator.stream(messages, max_tokens=320):
+            buffer += piece
+            while True:
+                m = _SENT_END.search(buffer)
+                if not m:
+                    break
+                sentence, buffer = buffer[: m.end()].strip(), buffer[m.end():]
+                if sentence:
+                    yield self._check(sentence, passages)
+        if buffer.strip():
+            yield self._check(buffer.strip(), passages)
+
+    def _check(self, sentence: str, passages: list[Passage]) -> "Draft":
+        cited = sorted({int(n) for grp in _MARK.findall(sentence) for n in grp.split(",")
+                        if 1 <= int(n) <= len(passages)})
+        claim = _strip_marks(sentence)
+        if NOT_IN_SOURCES.lower() in claim.lower() or len(claim) < 3:
+            return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "model said the sources do not answer"))
+        candidates = cited or list(range(1, len(passages) + 1))
+        best: SentenceCheck | None = None
+        best_n: list[int] = []
+        for n in candidates:
+            check = check_sentence(claim, [self._evidence_text(passages[n - 1])], self.index.embedder)
+            if best is None or (check.supported, check.score) > (best.supported, best.score):
+                best, best_n = check, [n]
+        assert best is not None
+        reason = best.reason if cited else f"uncited sentence; {best.reason or 'matched to a source'}"
+        final = replace(best, text=claim, citations=tuple(best_n), reason=reason)
+        return Draft(claim, best_n, final)
+
+    def _evidence_text(self, p: Passage) -> str:
+        """A passage plus the attribution of any quotation in it (so 'Kyle Chan said' can be verified)."""
+        doc_text = self.index.docs[p.doc_id]["text"]
+        q = speaker_at(doc_text, p.start, p.end)
+        return p.text + (f"\n(Quoted speaker: {q.speaker}, {q.role})" if q else "")
+
+    # --------------------------------------------------------------- assembly
+    def _assemble(self, question: str, passages: list[Passage], drafts: list["Draft"], notes: list[str],
+                  timings: dict[str, float], t0: float) -> Answer:
+        kept = [d for d in drafts if d.check.supported and d.cited]
+        if not kept:
+            return self._refusal(question, passages, notes, timings, t0)
+        numbers: dict[tuple[str, int, int], int] = {}
+        citations: list[Citation] = []
+        lines: list[str] = []
+        sentences: list[SentenceCheck] = []
+        for d in kept:
+            marks = []
+            for i, n in enumerate(d.cited):
+                p = passages[n - 1]
+                s, e = d.spans[i] if d.spans else ev.best_span(p, d.text, self.index.embedder)
+                key = (p.doc_id, s, e)
+                if key not in numbers:
+                    numbers[key] = len(numbers) + 1
+                    citations.append(self._citation(numbers[key], p, s, e))
+                marks.append(numbers[key])
+            lines.append(d.text + "".join(f" [{m}]" for m in marks))
+            sentences.append(replace(d.check, text=d.text, citations=tuple(marks)))
+        dropped = len(drafts) - len(kept)
+        if dropped:
+            notes.append(f"{dropped} sentence(s) of the draft answer were dropped: the cited sources do not support them.")
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return Answer(question, " ".join(lines), citations, False, passages, timings, sentences, self.mode, notes)
+
+    def _citation(self, n: int, p: Passage, s: int, e: int) -> Citation:
+        doc = self.index.docs[p.doc_id]
+        text = doc["text"]
+        q = speaker_at(text, s, e)
+        page = self.index.document(p.doc_id).page_at(s) or p.page
+        return Citation(n=n, doc_id=p.doc_id, title=p.title, quote=text[s:e], start=s, end=e, page=page,
+                        date=p.date, source=p.source, speaker=q.speaker if q else None,
+                        section=label_at(doc["marks"], s) if doc["marks"] else p.section)
+
+    def _refusal(self, question: str, passages: list[Passage], notes: list[str],
+                 timings: dict[str, float], t0: float) -> Answer:
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        nearest = "; ".join(f"{p.title} ({p.section or 'p. ' + str(p.page) if p.page or p.section else p.date})"
+                            for p in passages[:3])
+        text = REFUSAL + (f". The nearest passages are from: {nearest}." if nearest else ".")
+        return Answer(question, text, [], True, passages, timings, [], self.mode, notes)
+
+
+DEFAULT_MODE = "extractive"
+
+
+@dataclass
+class Draft:
+    """A candidate answer sentence, the passages it cites (1-based) and the verifier's verdict."""
+
+    text: str
+    cited: list[int]
+    check: SentenceCheck
+    spans: list[tuple[int, int]] | None = None  # exact quote offsets, when known (extractive)
+
+
+def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.Evidence]:
+    """Evidence from passages that mention every name and number the question asks about.
+
+    "What fine did Japan's AI law set?" must not be answered from a passage about EU fines that
+    happens to sit near a sentence mentioning Japan.
+    """
+    if not ev.entities(question):
+        return scored
+    keep = []
+    for e in scored:
+        p = e.passage
+        doc = index.docs[p.doc_id]
+        speakers = " ".join(q.speaker for q in quotes_of(doc["text"]) if q.start < p.end and p.start < q.end)
+        context = f"{p.text} {p.title} {doc['meta'].get('issuer', '')} {p.doc_id} {speakers}"
+        if not ev.missing_entities(question, [context]):
+            keep.append(e)
+    return keep
+
+
+def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evidence]:
+    """'What does Article 5 say?': the referenced article's own sentences, in order, come first."""
+    refs = references(question)
+    if not refs:
+        return scored
+    inside = [e for e in scored if (e.passage.section or "").split("(")[0].strip() in refs
+              and e.passage.section is not None]
+    if not inside:
+        return scored
+    inside.sort(key=lambda e: (e.passage.doc_id, e.start))
+    for e in inside:
+        e.score = max(e.score, MIN_SCORE + 0.1)
+    rest = [e for e in scored if e not in inside]
+    return inside + rest
+
+
+def answerable(question: str, scored: list[ev.Evidence], index: Index) -> bool:
+    if not scored:
+        return False
+    top = scored[0]
+    return top.sim >= MIN_SIM or top.score >= MIN_SCORE
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    if question is None or not str(question).strip():
+        raise InputError("empty question: ask something, e.g. \"What does the EU AI Act ban?\"")
+    if len(question) > max_chars:
+        raise InputError(f"question is {len(question):,} characters, over the {max_chars:,} limit (RAG_MAX_QUESTION_CHARS)")
+    # Control and bidi-override characters can hide text from the reader; drop them.
+    cleaned = "".join(ch for ch in question if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise InputError("empty question after removing control characters")
+    return cleaned
+
+
+_FOLLOW = re.compile(r"^(and|what about|how about|what of|and what|same for|also|then|but)\b|\b(it|its|they|their|them|"
+                     r"that|this|those|these|he|she|his|her)\b", re.I)
+_JUR = re.compile(r"\b(the\s+)?(US|U\.S\.|United States|America|EU|European Union|Europe|UK|U\.K\.|United Kingdom|"
+                  r"Britain|China)\b")
+
+
+def rewrite(question: str, history: list[dict[str, str]]) -> str:
+    """A standalone question for retrieval: follow-ups borrow the subject of the previous question."""
+    previous = [h.get("content", "") for h in history if h.get("role") == "user" and h.get("content")]
+    if not previous or not (_FOLLOW.search(question) or len(question.split()) <= 5):
+        return question
+    prev = previous[-1]
+    new_j = _JUR.search(question)
+    if new_j and _JUR.search(prev):
+        return _JUR.sub(lambda m: (m.group(1) or "") + new_j.group(2), prev)
+    terms = [t for t in re.findall(r"[A-Za-z0-9$][\w$.,-]*", prev) if t.lower() not in _STOP]
+    return f"{question.rstrip('?')} ({' '.join(terms)})?"
+
+
+_STOP = set("what which who whom how does do did is are was were the a an of in on to for and or about say says said "
+            "tell me".split())
+
+
+def _strip_marks(sentence: str) -> str:
+    return _MARK.sub("", sentence).strip()

@@ -1,0 +1,134 @@
+"""Evidence sentences: the exact sentences of retrieved passages, scored against the question.
+
+Both answer modes start here. The extractive mode quotes the best of them; an LLM's sentences
+are traced back to them. A sentence keeps absolute offsets into its document, so the quote a
+citation shows is always an exact substring of the source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lexical import tokenize
+from .sentences import sentence_spans
+from .types import Passage
+
+# Words that say nothing about *which* passage answers: never required for coverage.
+GENERIC = frozenset(tokenize(
+    "ai artificial intelligence say says said tell describe explain according document documents source sources "
+    "policy policies government law laws rule rules act regulation regulate regulates regulated "
+    "eu us uk united states european union kingdom federal order executive "
+    "main key new many much number list give summarize summarise mention mentions mentioned "
+    "require requires required requirement requirements provide provides define defines definition "
+    "approach treat treats role purpose take takes set sets way ways whether else also"
+))
+_CAP = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+(?:[-\s][A-Z][a-zA-Z]+)*)")
+_NUM = re.compile(r"\b\d[\d,.]*\b")
+_COMMON_CAPS = frozenset(
+    "AI EU US UK U.S. USA What How Which Who When Where Why Does Do Did Is Are The Act Article Section Annex "
+    "President Order Executive Framework Regulation Union European United States Kingdom Government Commission "
+    "Member Recital White Paper Sec Art And Compare According Under".split()
+)
+
+
+@dataclass
+class Evidence:
+    passage_index: int  # position in the retrieved list (marker n = index + 1 before renumbering)
+    passage: Passage
+    start: int  # absolute offsets into the document text
+    end: int
+    text: str
+    sim: float = 0.0
+    coverage: float = 0.0
+    score: float = 0.0
+
+
+_TERMINAL = re.compile(r"[.;:!?…][\"”’)\]]*$")
+
+
+def is_statement(text: str) -> bool:
+    """A sentence that states something: not a bare heading, page header or table-of-contents line."""
+    words = text.split()
+    if len(words) < 5:
+        return False
+    return bool(_TERMINAL.search(text)) or len(words) >= 14
+
+
+def display(text: str) -> str:
+    """Quote text for reading: layout line breaks and markdown/HTML emphasis removed."""
+    text = re.sub(r"</?(?:u|b|i|em|strong|sup|sub)>", "", text)
+    text = re.sub(r"\*\*|__", "", text)
+    return " ".join(text.split())
+
+
+def gather(passages: list[Passage]) -> list[Evidence]:
+    out: list[Evidence] = []
+    seen: set[tuple[str, int]] = set()
+    for i, p in enumerate(passages):
+        for s, e in sentence_spans(p.text):
+            key = (p.doc_id, p.start + s)
+            if key in seen or not is_statement(p.text[s:e]):
+                continue
+            seen.add(key)
+            out.append(Evidence(i, p, p.start + s, p.start + e, p.text[s:e]))
+    return out
+
+
+def content_terms(question: str) -> list[str]:
+    return [t for t in dict.fromkeys(tokenize(question)) if t not in GENERIC]
+
+
+def entities(question: str) -> list[str]:
+    """Proper names and numbers in a question that any answer must be about."""
+    names = [m.group(1) for m in _CAP.finditer(question) if m.group(1).split()[0] not in _COMMON_CAPS]
+    names = [n for n in names if n not in _COMMON_CAPS and len(n) > 2]
+    return names + _NUM.findall(question)
+
+
+def coverage(terms: list[str], text: str) -> float:
+    if not terms:
+        return 1.0
+    have = set(tokenize(text))
+    return sum(t in have for t in terms) / len(terms)
+
+
+def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
+    """Similarity to the question (embedding), coverage of its content words, and a final score."""
+    if not evidence:
+        return evidence
+    vecs = embedder.encode([question] + [" ".join(e.text.split()) for e in evidence])
+    sims = vecs[1:] @ vecs[0]
+    terms = content_terms(question)
+    asks_number = bool(re.search(r"\b(how (much|many|long)|what (amount|share|percent)|when|which year|fine|budget|"
+                                 r"threshold|deadline|cost)\b", question, re.I))
+    for e, sim in zip(evidence, sims):
+        e.sim = float(sim)
+        e.coverage = coverage(terms, e.text)
+        bonus = 0.05 if asks_number and _NUM.search(e.text) else 0.0
+        # Retrieval rank carries document-level signals (BM25 on section + title) the sentence alone lacks.
+        e.score = 0.55 * e.sim + 0.35 * e.coverage + bonus + 0.05 / (1 + e.passage_index)
+    return sorted(evidence, key=lambda e: -e.score)
+
+
+def missing_entities(question: str, texts: list[str]) -> list[str]:
+    """Names/numbers of the question found in none of ``texts``."""
+    blob = " ".join(texts).lower()
+    blob_n = re.sub(r"[\s,]", "", blob)
+    return [n for n in entities(question)
+            if n.lower() not in blob and re.sub(r"[\s,]", "", n.lower()) not in blob_n]
+
+
+def best_span(passage: Passage, claim: str, embedder) -> tuple[int, int]:
+    """The sentence (absolute offsets) of ``passage`` that best supports ``claim``."""
+    spans = sentence_spans(passage.text) or [(0, len(passage.text))]
+    texts = [passage.text[s:e] for s, e in spans]
+    vecs = embedder.encode([claim] + texts)
+    sims = vecs[1:] @ vecs[0]
+    terms = set(tokenize(claim))
+    lex = np.array([len(terms & set(tokenize(t))) / max(1, len(terms)) for t in texts])
+    i = int(np.argmax(0.6 * sims + 0.4 * lex))
+    s, e = spans[i]
+    return passage.start + s, passage.start + e
