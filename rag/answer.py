@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +19,8 @@ from . import evidence as ev
 from .errors import InputError, LLMError
 from .index import Index
 from .llm import Generator, make_generator
-from .retrieve import focus, references
+from . import policy
+from .retrieve import doc_mentions, focus, references
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .speakers import quotes_of, speaker_at
@@ -69,51 +70,109 @@ class Assistant:
         return answer
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
-               filters: dict[str, Any] | None = None, k: int | None = None) -> Iterator[str | Answer]:
-        """Yield verified answer text as it is produced, then the final ``Answer``."""
+               filters: dict[str, Any] | None = None, k: int | None = None,
+               as_of: str | None = None) -> Iterator[str | Answer]:
+        """Yield verified answer text as it is produced, then the final ``Answer``.
+
+        The question is planned first (``policy.plan``): a comparison becomes one sub-question per
+        jurisdiction, a multi-part question one per part; each is retrieved, answered and verified
+        on its own, and parts the sources do not cover are named instead of guessed.
+        """
         t0 = time.perf_counter()
-        timings: dict[str, float] = {}
         question = clean_question(question, self.settings.max_question_chars)
         standalone = rewrite(question, history or [])
-        passages = self.index.retrieve(standalone, k=k or max(self.settings.k, 6), filters=filters)
-        timings["retrieve"] = (time.perf_counter() - t0) * 1000
-        topic = focus(self.index, standalone)
-        scored = on_topic(standalone, ev.score(topic, ev.gather(passages), self.index.embedder), self.index)
-        scored = prefer_referenced(standalone, scored)
+        filters = {key: v for key, v in (filters or {}).items() if v not in (None, "", [])}
+        if as_of:
+            filters["as_of"] = [as_of]
+        as_of = (ev_list(filters.get("as_of")) or [None])[0]
+        the_plan = policy.plan(standalone, filters or None)
         notes: list[str] = []
         if standalone != question:
             notes.append(f"Follow-up read as: {standalone}")
-        if not answerable(standalone, scored, self.index):
-            answer = self._refusal(question, passages, notes, timings, t0)
-            yield answer.text
-            yield answer
-            return
-        t1 = time.perf_counter()
+        if as_of:
+            notes.append(f"Only sources published on or before {as_of} were used.")
+        passages: list[Passage] = []
         drafts: list[Draft] = []
-        if self.generator is not None:
-            try:
-                for d in self._generate(standalone, passages, scored):
-                    drafts.append(d)
-                    if d.check.supported:
-                        yield d.text + "".join(f" [{n}]" for n in d.cited) + " "
-            except LLMError as e:
-                notes.append(f"The language model failed ({e}); showing quotes from the sources instead.")
-            if drafts and not any(d.check.supported for d in drafts):
-                notes.append("No sentence of the model's answer could be verified against the sources; "
-                             "showing quotes from the sources instead.")
-        if not any(d.check.supported for d in drafts):
-            drafts = []
-            for d in self._extract(standalone, scored):
+        unanswered: list[str] = []
+        timings = {"retrieve": 0.0, "generate": 0.0}
+        for part in the_plan.parts:
+            t1 = time.perf_counter()
+            found = self.index.retrieve(part.question, k=k or max(self.settings.k, 6), filters=part.filters)
+            offset = len(passages)
+            passages.extend(found)
+            scored = self._score(part.question, found, the_plan.latest)
+            timings["retrieve"] += (time.perf_counter() - t1) * 1000
+            t2 = time.perf_counter()
+            if not answerable(part.question, scored, self.index):
+                unanswered.append(part.label)
+                continue
+            limit = 2 if the_plan.kind == "comparison" else 3
+            for d in self._drafts(part.question, found, scored, notes, limit):
+                d.cited = [n + offset for n in d.cited]
+                d.label = part.label
                 drafts.append(d)
-                yield d.text + "".join(f" [{n}]" for n in d.cited) + " "
-        timings["generate"] = (time.perf_counter() - t1) * 1000
+                if d.check.supported and the_plan.kind != "comparison":
+                    yield d.text + "".join(f" [{n}]" for n in d.cited) + " "
+            timings["generate"] += (time.perf_counter() - t2) * 1000
         answer = self._assemble(question, passages, drafts, notes, timings, t0)
-        if answer.refused:
+        self._policy_notes(answer, standalone, as_of)
+        if the_plan.kind == "comparison" and not answer.refused:
+            _as_table(answer, [p.label for p in the_plan.parts], drafts)
+            yield answer.text
+        elif unanswered and not answer.refused:
+            answer.unanswered = unanswered
+            tail = " ".join(f"The sources don't say: {u}" for u in unanswered)
+            answer.text = f"{answer.text} {tail}"
+            yield " " + tail
+        elif answer.refused:
             yield answer.text
         yield answer
 
+    def _score(self, question: str, passages: list[Passage], latest: bool) -> list[ev.Evidence]:
+        scored = ev.score(focus(self.index, question), ev.gather(passages), self.index.embedder)
+        dates = sorted({p.date for p in passages if p.date})
+        for e in scored:
+            # Binding law outranks commentary saying the same; with "latest", newer outranks older.
+            e.score += 0.01 * (4 - policy.tier(e.passage.meta))
+            if latest and e.passage.date and dates:
+                e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
+        scored.sort(key=lambda e: -e.score)
+        return prefer_referenced(question, on_topic(question, scored, self.index))
+
+    def _drafts(self, question: str, passages: list[Passage], scored: list[ev.Evidence], notes: list[str],
+                limit: int) -> Iterator["Draft"]:
+        """LLM sentences as they are verified; quotes if there is no model or nothing verified."""
+        produced = False
+        if self.generator is not None:
+            try:
+                for d in self._generate(question, passages, scored):
+                    produced = produced or d.check.supported
+                    yield d
+            except LLMError as e:
+                notes.append(f"The language model failed ({e}); showing quotes from the sources instead.")
+            if not produced and not any("language model failed" in n for n in notes):
+                notes.append("No sentence of the model's answer could be verified against the sources; "
+                             "showing quotes from the sources instead.")
+        if not produced:
+            yield from self._extract(question, scored, limit)
+
+    def _policy_notes(self, answer: Answer, question: str, as_of: str | None) -> None:
+        """Status of cited (or named) documents, and each citation's source tier."""
+        cited = {c.doc_id for c in answer.citations}
+        named = set(doc_mentions(self.index, question))
+        for i, c in enumerate(answer.citations):
+            meta = self.index.docs[c.doc_id]["meta"]
+            st = policy.status_as_of(meta, as_of)
+            answer.citations[i] = replace(c, tier=policy.tier_label(meta),
+                                          status=st.describe(meta.get("title", c.doc_id)) if st else None)
+        for doc_id in sorted(cited | named):
+            meta = self.index.docs[doc_id]["meta"]
+            st = policy.status_as_of(meta, as_of)
+            if st and st.state != "in force":
+                answer.notes.append("Status: " + st.describe(_short_title(meta.get("title", doc_id))))
+
     # ------------------------------------------------------------------ modes
-    def _extract(self, question: str, scored: list[ev.Evidence]) -> Iterator["Draft"]:
+    def _extract(self, question: str, scored: list[ev.Evidence], limit: int = 3) -> Iterator["Draft"]:
         """Quote-first answer: the best evidence sentences, verbatim, with their speakers.
 
         A sentence that introduces a list ("The following AI practices shall be prohibited:") brings
@@ -122,7 +181,7 @@ class Assistant:
         best = scored[0].score
         chosen: list[ev.Evidence] = []
         for e in scored:
-            if len(chosen) >= 3 or e.score < best - 0.12:
+            if len(chosen) >= limit or e.score < best - 0.12:
                 break
             if any(c.passage.doc_id == e.passage.doc_id and c.start <= e.start < c.end + 1 for c in chosen):
                 continue
@@ -132,6 +191,8 @@ class Assistant:
                                    key=lambda x: x.start)
                 chosen.extend(following[:3])
                 break
+        if not any(c.text.rstrip().endswith(":") for c in chosen):
+            chosen.sort(key=lambda c: (policy.tier(c.passage.meta), -c.score))
         for e in chosen:
             text = ev.display(e.text)
             doc_text = self.index.docs[e.passage.doc_id]["text"]
@@ -200,6 +261,7 @@ class Assistant:
                     numbers[key] = len(numbers) + 1
                     citations.append(self._citation(numbers[key], p, s, e))
                 marks.append(numbers[key])
+            d.marks = marks
             lines.append(d.text + "".join(f" [{m}]" for m in marks))
             sentences.append(replace(d.check, text=d.text, citations=tuple(marks)))
         dropped = len(drafts) - len(kept)
@@ -237,6 +299,35 @@ class Draft:
     cited: list[int]
     check: SentenceCheck
     spans: list[tuple[int, int]] | None = None  # exact quote offsets, when known (extractive)
+    label: str = ""  # the sub-question (jurisdiction or part) it answers
+    marks: list[int] = field(default_factory=list)  # final citation numbers, set by _assemble
+
+
+NOT_ADDRESSED = "not addressed in the sources"
+
+
+def _as_table(answer: Answer, labels: list[str], drafts: list[Draft]) -> None:
+    """One verified, cited cell per jurisdiction; 'not addressed in the sources' where nothing holds."""
+    rows = []
+    for label in labels:
+        cell = [d for d in drafts if d.label == label and d.check.supported and d.marks]
+        text = " ".join(d.text + "".join(f" [{m}]" for m in d.marks) for d in cell) or NOT_ADDRESSED
+        rows.append({"jurisdiction": label, "text": text, "citations": sorted({m for d in cell for m in d.marks})})
+    answer.table = rows
+    lines = ["| Jurisdiction | What the sources say |", "|---|---|"]
+    lines += [f"| {r['jurisdiction']} | {r['text'].replace('|', '/')} |" for r in rows]
+    answer.text = "\n".join(lines)
+    answer.unanswered = [r["jurisdiction"] for r in rows if r["text"] == NOT_ADDRESSED]
+
+
+def _short_title(title: str) -> str:
+    return title.split(":")[0].strip() if ":" in title[:60] else title
+
+
+def ev_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
 def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.Evidence]:

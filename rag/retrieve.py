@@ -224,3 +224,20 @@ def doc_aliases(index: "Index") -> dict[str, set[str]]:
 def doc_mentions(index: "Index", question: str) -> list[str]:
     q = _norm(question)
     return [doc_id for doc_id, names in doc_aliases(index).items() if any(f" {n} " in q for n in names)]
+
+
+def focus(index: "Index", question: str) -> str:
+    """The question without the names of the documents it asks about, plus the law's own words.
+
+    Used to score sentences: once retrieval has found "the EU AI Act", the words "EU AI Act" only
+    attract sentences that repeat the Act's title, not sentences that answer.
+    """
+    q = question
+    for doc_id in doc_mentions(index, question):
+        for name in sorted(doc_aliases(index)[doc_id], key=len, reverse=True):
+            pattern = r"\b" + r"[\s\-]+".join(re.escape(w) for w in name.split()) + r"\b"
+            q = re.sub(pattern, " ", q, flags=re.I)
+        q = re.sub(r"\b(artificial intelligence|the EU|the US|the UK|EU|U\.S\.|UK|executive order|EO)\b", " ", q, flags=re.I)
+    extra = [h for w, h in _HINTS.items() if re.search(rf"\b{w}\b", question, re.I)]
+    q = " ".join((q + " " + " ".join(extra)).split())
+    return q if len(q.split()) >= 2 else question

@@ -101,6 +101,10 @@ class Answer:
     sentences: list[SentenceCheck] = field(default_factory=list)
     mode: str = ""
     notes: list[str] = field(default_factory=list)
+    # Parts of the question the sources do not answer (partial abstention).
+    unanswered: list[str] = field(default_factory=list)
+    # A comparison: one row per jurisdiction, {"jurisdiction", "text", "citations": [n...]}.
+    table: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,5 +115,7 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "sentences": [asdict(s) for s in self.sentences],
             "notes": list(self.notes),
+            "unanswered": list(self.unanswered),
+            "table": self.table,
             "timings_ms": {k: round(v, 1) for k, v in self.timings.items()},
         }

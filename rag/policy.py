@@ -1,0 +1,147 @@
+"""What policy readers need beyond a quote: source tiers, document status, as-of dates, and
+question plans for comparisons across jurisdictions and multi-part questions.
+
+Status comes from front matter (``status``, ``status_date``, ``superseded_by``) or, failing that,
+from the provenance notes ("Revoked on 2025-01-20 by … (EO 14148)", "replaced it with M-25-21").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+TIERS = {
+    1: "binding law/regulation",
+    2: "executive action",
+    3: "official framework or report",
+    4: "news or commentary",
+}
+_TIER_OF_TYPE = {
+    "regulation": 1, "law": 1, "statute": 1, "directive": 1, "act": 1, "treaty": 1,
+    "executive-order": 2, "memorandum": 2, "memo": 2, "proclamation": 2,
+    "framework": 3, "report": 3, "guidelines": 3, "guidance": 3, "standard": 3, "white-paper": 3, "strategy": 3,
+    "news": 4, "commentary": 4, "blog": 4, "op-ed": 4, "press-release": 4,
+}
+
+
+def tier(meta: dict[str, Any]) -> int:
+    if str(meta.get("tier", "")).isdigit():
+        return max(1, min(4, int(meta["tier"])))
+    return _TIER_OF_TYPE.get(str(meta.get("doc_type", "")).lower(), 3)
+
+
+def tier_label(meta: dict[str, Any]) -> str:
+    return TIERS[tier(meta)]
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # "in force", "revoked", "superseded"
+    date: str = ""
+    by: str = ""
+
+    def describe(self, title: str) -> str:
+        if self.state == "in force":
+            return f"{title} is in force."
+        when = f" on {self.date}" if self.date else ""
+        by = f" by {self.by}" if self.by else ""
+        return f"{title} was {self.state}{when}{by}."
+
+
+_REVOKED = re.compile(r"\b(revoked|rescinded)\b(?: on (\d{4}-\d{2}-\d{2}))?(?: by ([^.;]*?))?(?=[.;]|$)", re.I)
+_REPLACED = re.compile(r"\b(?:replaced|superseded)\b (?:it |this )?(?:with|by) ([A-Z][\w.-]*(?:-\d+)*)(?: \(([^)]*)\))?", re.I)
+_EO = re.compile(r"\((EO \d{5})\)")
+
+
+def status(meta: dict[str, Any]) -> Status | None:
+    if meta.get("status"):
+        return Status(str(meta["status"]).lower(), str(meta.get("status_date", "")), str(meta.get("superseded_by", "")))
+    notes = str(meta.get("notes", ""))
+    m = _REVOKED.search(notes)
+    if m and not re.search(r"refers to it as revoked", notes[: m.start() + 40][-60:]) or (m and m.group(2)):
+        by = m.group(3) or ""
+        eo = _EO.search(by)
+        return Status("revoked", m.group(2) or "", eo.group(1) if eo else by.strip(" '\""))
+    m = _REPLACED.search(notes)
+    if m:
+        return Status("superseded", _month(m.group(2) or ""), m.group(1))
+    return None
+
+
+def status_as_of(meta: dict[str, Any], as_of: str | None) -> Status | None:
+    """The status a reader on ``as_of`` would have seen (a later revocation did not exist yet)."""
+    st = status(meta)
+    if st is None or not as_of or not st.date:
+        return st
+    return st if st.date[: len(as_of)] <= as_of else Status("in force")
+
+
+_MONTHS = {m: i for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july", "august",
+                                        "september", "october", "november", "december"], 1)}
+
+
+def _month(text: str) -> str:
+    """'April 2025' -> '2025-04' so dates compare as strings."""
+    m = re.fullmatch(r"\s*([A-Za-z]+)\s+(\d{4})\s*", text)
+    if m and m.group(1).lower() in _MONTHS:
+        return f"{m.group(2)}-{_MONTHS[m.group(1).lower()]:02d}"
+    return text.strip()
+
+
+# ------------------------------------------------------------------ question plans
+JURISDICTIONS = {
+    "United States": r"\b(?:the\s+)?(?:US|U\.S\.|USA|United States|America(?:n)?)\b",
+    "European Union": r"\b(?:the\s+)?(?:EU|E\.U\.|European Union|Europe(?:an)?)\b",
+    "United Kingdom": r"\b(?:the\s+)?(?:UK|U\.K\.|United Kingdom|Britain|British)\b",
+    "China": r"\b(?:China|Chinese|Beijing)\b",
+}
+_COMPARE = re.compile(r"\b(compare|comparison|differ|difference|versus|vs\.?|each|respectively|treat|approach|define|"
+                      r"regulate|handle|address|govern|rules?)\b", re.I)
+_LATEST = re.compile(r"\b(latest|most recent|newest|current(?:ly)?|now|today|still)\b", re.I)
+_SPLIT = re.compile(r"(?<=\?)\s+(?=\S)|[,;]?\s+\band\s+(?=(?:what|how|when|who|which|why|where|does|did|is|are|was)\b)",
+                    re.I)
+
+
+@dataclass
+class SubQuestion:
+    question: str
+    filters: dict[str, Any] | None = None
+    label: str = ""  # the jurisdiction (comparison) or the part's own text
+
+
+@dataclass
+class Plan:
+    kind: str  # "single", "parts", "comparison"
+    parts: list[SubQuestion] = field(default_factory=list)
+    latest: bool = False
+
+
+def jurisdictions_in(question: str) -> list[str]:
+    return [name for name, pattern in JURISDICTIONS.items() if re.search(pattern, question)]
+
+
+def plan(question: str, filters: dict[str, Any] | None = None) -> Plan:
+    latest = bool(_LATEST.search(question))
+    found = jurisdictions_in(question)
+    if len(found) >= 2 and _COMPARE.search(question):
+        topic = question
+        for name in found:
+            topic = re.sub(JURISDICTIONS[name], " ", topic)
+        topic = re.sub(r"\b(how do|how does|what do|what does|compare|comparison of|differ(?:ence)?s?|between|"
+                       r"the|and|in|respectively|each)\b|[,?]", " ", topic, flags=re.I)
+        topic = " ".join(topic.split())
+        verb = topic.split()[0].lower() if topic else ""
+        def sub(name: str) -> str:
+            if verb in {"treat", "regulate", "approach", "define", "handle", "address", "govern", "say"}:
+                return f"How does the {name} {topic}?"
+            return f"What does the {name} say about {topic}?"
+        parts = [SubQuestion(sub(name) if topic else question, {**(filters or {}), "jurisdiction": [name]}, name)
+                 for name in found]
+        return Plan("comparison", parts, latest)
+    pieces = [p.strip(" ,;") for p in _SPLIT.split(question) if p and len(p.split()) >= 3]
+    if len(pieces) >= 2:
+        pieces = [p if p.endswith("?") else p + "?" for p in pieces]
+        pieces = [p[0].upper() + p[1:] for p in pieces]
+        return Plan("parts", [SubQuestion(p, filters, p) for p in pieces], latest)
+    return Plan("single", [SubQuestion(question, filters, question)], latest)
