@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+
+import numpy as np
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,7 +22,7 @@ from .errors import InputError, LLMError
 from .index import Index
 from .llm import Generator, make_generator
 from . import policy
-from .retrieve import doc_mentions, focus, references
+from .retrieve import doc_aliases, doc_mentions, focus, references
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .speakers import quotes_of, speaker_at
@@ -95,12 +97,20 @@ class Assistant:
         drafts: list[Draft] = []
         unanswered: list[str] = []
         timings = {"retrieve": 0.0, "generate": 0.0}
+        status_docs = [d for d in doc_mentions(self.index, standalone)
+                       if policy.status(self.index.docs[d]["meta"])] if policy.asks_status(standalone) else []
         for part in the_plan.parts:
             t1 = time.perf_counter()
-            found = self.index.retrieve(part.question, k=k or max(self.settings.k, 6), filters=part.filters)
+            query = part.question
+            if status_docs:  # "Is EO 14110 still in force?": look for the text that revoked or replaced it
+                query = f"{query} {policy.STATUS_WORDS}"
+            found = self.index.retrieve(query, k=k or max(self.settings.k, 6), filters=part.filters)
+            found += [p for p in self._status_evidence(status_docs, part.filters) if p.pid not in {f.pid for f in found}]
             offset = len(passages)
             passages.extend(found)
-            scored = self._score(part.question, found, the_plan.latest)
+            scored = self._score(query, found, the_plan.latest)
+            if status_docs:
+                _boost_status(scored, [a for d in status_docs for a in doc_aliases(self.index)[d]])
             timings["retrieve"] += (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
             if not answerable(part.question, scored, self.index):
@@ -127,6 +137,23 @@ class Assistant:
         elif answer.refused:
             yield answer.text
         yield answer
+
+    def _status_evidence(self, doc_ids: list[str], filters: dict[str, Any] | None) -> list[Passage]:
+        """Passages of *other* documents that speak of revoking or replacing the named ones."""
+        from .retrieve import allowed_mask, doc_aliases
+
+        out: list[Passage] = []
+        base = allowed_mask(self.index, filters)
+        for doc_id in doc_ids:
+            mask = self.index.doc_of != doc_id
+            if base is not None:
+                mask &= base
+            for alias in sorted(doc_aliases(self.index)[doc_id], key=len, reverse=True)[:2]:
+                says = np.fromiter((mask[i] and alias in self.index.passage(i).text.lower()
+                                    for i in range(len(self.index))), dtype=bool, count=len(self.index))
+                ids, _ = self.index.lexical.search(policy.STATUS_WORDS, 2, says)
+                out += [self.index.passage(int(i)) for i in ids]
+        return out
 
     def _score(self, question: str, passages: list[Passage], latest: bool) -> list[ev.Evidence]:
         scored = ev.score(focus(self.index, question), ev.gather(passages), self.index.embedder)
@@ -304,6 +331,15 @@ class Draft:
 
 
 NOT_ADDRESSED = "not addressed in the sources"
+_STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac)\w*", re.I)
+
+
+def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
+    """A sentence that names the document and says it was revoked/replaced answers a status question."""
+    for e in scored:
+        if _STATUS_TEXT.search(e.text) and any(a in e.text.lower() for a in aliases):
+            e.score = max(e.score, MIN_SCORE + 0.2)
+    scored.sort(key=lambda e: -e.score)
 
 
 def _as_table(answer: Answer, labels: list[str], drafts: list[Draft]) -> None:

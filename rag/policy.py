@@ -98,6 +98,15 @@ JURISDICTIONS = {
 }
 _COMPARE = re.compile(r"\b(compare|comparison|differ|difference|versus|vs\.?|each|respectively|treat|approach|define|"
                       r"regulate|handle|address|govern|rules?)\b", re.I)
+_STATUS_Q = re.compile(r"\b(in force|in effect|still|revoked|rescinded|repealed|superseded|replaced|valid|current|"
+                       r"status|withdrawn)\b", re.I)
+STATUS_WORDS = "revoked rescinded superseded replaced"
+
+
+def asks_status(question: str) -> bool:
+    return bool(_STATUS_Q.search(question))
+
+
 _LATEST = re.compile(r"\b(latest|most recent|newest|current(?:ly)?|now|today|still)\b", re.I)
 _SPLIT = re.compile(r"(?<=\?)\s+(?=\S)|[,;]?\s+\band\s+(?=(?:what|how|when|who|which|why|where|does|did|is|are|was)\b)",
                     re.I)
