@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
+
 
 import numpy as np
 from dataclasses import dataclass, field, replace
@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import evidence as ev
-from .errors import InputError, LLMError
+from .errors import LLMError
 from .index import Index
 from .llm import Generator, make_generator
 from . import policy
 from .retrieve import doc_aliases, doc_mentions, focus, references
+from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .speakers import quotes_of, speaker_at
@@ -230,7 +231,17 @@ class Assistant:
             yield Draft(text, [e.passage_index + 1], check, [(e.start, e.end)])
 
     def _generate(self, question: str, passages: list[Passage], scored: list[ev.Evidence]) -> Iterator["Draft"]:
-        messages = answer_messages(question, passages)
+        """Stream the model's reply and verify it sentence by sentence.
+
+        The prompt shows the passages holding the best evidence first, numbered [1]..[n]; ``view``
+        maps those numbers back to positions in ``passages``.
+        """
+        n, chars = getattr(self.generator, "prompt_passages", (6, 1400))
+        best: dict[int, float] = {}
+        for e in scored:
+            best[e.passage_index] = max(best.get(e.passage_index, -1.0), e.score)
+        view = sorted(range(len(passages)), key=lambda i: -best.get(i, -1.0))[:n]
+        messages = answer_messages(question, [passages[i] for i in view], chars)
         buffer = ""
         for piece in self.generator.stream(messages, max_tokens=320):
             buffer += piece
@@ -240,27 +251,34 @@ class Assistant:
                     break
                 sentence, buffer = buffer[: m.end()].strip(), buffer[m.end():]
                 if sentence:
-                    yield self._check(sentence, passages)
+                    yield self._check(sentence, passages, view)
         if buffer.strip():
-            yield self._check(buffer.strip(), passages)
+            yield self._check(buffer.strip(), passages, view)
 
-    def _check(self, sentence: str, passages: list[Passage]) -> "Draft":
-        cited = sorted({int(n) for grp in _MARK.findall(sentence) for n in grp.split(",")
-                        if 1 <= int(n) <= len(passages)})
+    def _check(self, sentence: str, passages: list[Passage], view: list[int]) -> "Draft":
+        """Verify one model sentence against what it cites; an uncited one against each source shown."""
+        marks = {int(n) for grp in _MARK.findall(sentence) for n in grp.split(",")}
+        cited = sorted(view[n - 1] + 1 for n in marks if 1 <= n <= len(view))
         claim = _strip_marks(sentence)
         if NOT_IN_SOURCES.lower() in claim.lower() or len(claim) < 3:
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "model said the sources do not answer"))
-        candidates = cited or list(range(1, len(passages) + 1))
+        evidence = lambda ns: [self._evidence_text(passages[n - 1]) for n in ns]  # noqa: E731
+        if len(cited) > 1:
+            together = check_sentence(claim, evidence(cited), self.index.embedder)
+            if together.supported:
+                return Draft(claim, cited, replace(together, text=claim, citations=tuple(cited)))
         best: SentenceCheck | None = None
         best_n: list[int] = []
-        for n in candidates:
-            check = check_sentence(claim, [self._evidence_text(passages[n - 1])], self.index.embedder)
+        for n in cited or [i + 1 for i in view]:
+            check = check_sentence(claim, evidence([n]), self.index.embedder)
             if best is None or (check.supported, check.score) > (best.supported, best.score):
                 best, best_n = check, [n]
-        assert best is not None
+        if best is None:
+            return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "no source to check against"))
         reason = best.reason if cited else f"uncited sentence; {best.reason or 'matched to a source'}"
-        final = replace(best, text=claim, citations=tuple(best_n), reason=reason)
-        return Draft(claim, best_n, final)
+        if marks and not cited:
+            reason = f"cited a source that does not exist ({', '.join(f'[{n}]' for n in sorted(marks))}); {reason}"
+        return Draft(claim, best_n, replace(best, text=claim, citations=tuple(best_n), reason=reason))
 
     def _evidence_text(self, p: Passage) -> str:
         """A passage plus the attribution of any quotation in it (so 'Kyle Chan said' can be verified)."""
@@ -406,42 +424,6 @@ def answerable(question: str, scored: list[ev.Evidence], index: Index) -> bool:
         return False
     top = scored[0]
     return top.sim >= MIN_SIM or top.score >= MIN_SCORE
-
-
-def clean_question(question: str, max_chars: int) -> str:
-    if question is None or not str(question).strip():
-        raise InputError("empty question: ask something, e.g. \"What does the EU AI Act ban?\"")
-    if len(question) > max_chars:
-        raise InputError(f"question is {len(question):,} characters, over the {max_chars:,} limit (RAG_MAX_QUESTION_CHARS)")
-    # Control and bidi-override characters can hide text from the reader; drop them.
-    cleaned = "".join(ch for ch in question if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise InputError("empty question after removing control characters")
-    return cleaned
-
-
-_FOLLOW = re.compile(r"^(and|what about|how about|what of|and what|same for|also|then|but)\b|\b(it|its|they|their|them|"
-                     r"that|this|those|these|he|she|his|her)\b", re.I)
-_JUR = re.compile(r"\b(the\s+)?(US|U\.S\.|United States|America|EU|European Union|Europe|UK|U\.K\.|United Kingdom|"
-                  r"Britain|China)\b")
-
-
-def rewrite(question: str, history: list[dict[str, str]]) -> str:
-    """A standalone question for retrieval: follow-ups borrow the subject of the previous question."""
-    previous = [h.get("content", "") for h in history if h.get("role") == "user" and h.get("content")]
-    if not previous or not (_FOLLOW.search(question) or len(question.split()) <= 5):
-        return question
-    prev = previous[-1]
-    new_j = _JUR.search(question)
-    if new_j and _JUR.search(prev):
-        return _JUR.sub(lambda m: (m.group(1) or "") + new_j.group(2), prev)
-    terms = [t for t in re.findall(r"[A-Za-z0-9$][\w$.,-]*", prev) if t.lower() not in _STOP]
-    return f"{question.rstrip('?')} ({' '.join(terms)})?"
-
-
-_STOP = set("what which who whom how does do did is are was were the a an of in on to for and or about say says said "
-            "tell me".split())
 
 
 def _strip_marks(sentence: str) -> str:

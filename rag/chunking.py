@@ -48,7 +48,7 @@ def chunk_text(
     chunks: list[Chunk] = []
     cur: list[int] = []  # indices into spans
     cur_tokens = 0
-    for i, (s, _e) in enumerate(spans):
+    for i, (_s, _e) in enumerate(spans):
         prev_end = spans[i - 1][1] if i else 0
         k = bisect.bisect_left(sec_bounds, prev_end)
         starts_section = k < len(sec_bounds) and sec_bounds[k] < spans[i][1]

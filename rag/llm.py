@@ -57,6 +57,9 @@ class LocalGGUF:
         self.model_path = model_path or default_gguf()
         self.n_ctx = n_ctx
         self.name = f"local:{os.path.basename(self.model_path)}"
+        # A 135M model loses the thread in a long prompt: give small models the top 3 passages, short.
+        small = os.path.getsize(self.model_path) < 500e6 if os.path.isfile(self.model_path) else False
+        self.prompt_passages = (3, 600) if small else (6, 1400)
         self._lock = threading.Lock()  # one llama.cpp context is not safe to share across threads
 
     def stream(self, messages: Messages, max_tokens: int = 400) -> Iterator[str]:
@@ -82,6 +85,8 @@ class OpenAICompatible:
     timeout: float = 60.0
     retries: int = 2
     backoff: float = 0.5
+
+    prompt_passages: tuple[int, int] = (6, 1400)
 
     @property
     def name(self) -> str:

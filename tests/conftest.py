@@ -27,13 +27,28 @@ def corpus_paths() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def index_dir(tmp_path_factory) -> Path:
-    """The index of corpus/ plus ../shared/corpus (when present), built once per session."""
+def index_dir() -> Path:
+    """The index of corpus/ plus ../shared/corpus (when present).
+
+    It is the same index `rag eval run` uses (.cache/eval-index), brought up to date here; builds
+    are incremental, so after the first run this costs a second, not a minute. Tests must not
+    change it: tests that add or remove documents copy it first (see ``private_index``).
+    """
     from rag.index import Index
 
-    path = tmp_path_factory.mktemp("index")
+    path = ROOT / ".cache" / "eval-index"
     Index.build(corpus_paths(), path)
     return path
+
+
+@pytest.fixture()
+def private_index(index_dir, tmp_path) -> Path:
+    """A copy of the session index that a test may change."""
+    import shutil
+
+    dest = tmp_path / "index"
+    shutil.copytree(index_dir, dest, ignore=shutil.ignore_patterns(".lock", "*.partial"))
+    return dest
 
 
 @pytest.fixture(scope="session")
