@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .types import Passage
 
 RRF_K = 60
+# Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
+WEIGHTS = {"dense": 1.0, "bm25": 1.0, "doc_dense": 1.0, "doc_bm25": 1.0, "section": 1.5, "heading": 1.0}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
@@ -104,23 +106,26 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
     allowed = np.flatnonzero(mask) if mask is not None else None
     d_ids, d_scores = dense.search(index.faiss, qvec, n, allowed)
     l_ids, _ = index.lexical.search(question, n, mask)
-    rankings = [list(d_ids), list(l_ids)]
+    rankings = [("dense", list(d_ids)), ("bm25", list(l_ids))]
     named = [d for d in doc_mentions(index, question) if mask is None or mask[index.doc_of == d].any()]
     if named:
         # The question names a document ("the EU AI Act", "EO 14110"): rank within it as well.
+        # Within it, the document's own name says nothing: rank by the rest of the question.
         in_docs = np.isin(index.doc_of, named) & (mask if mask is not None else True)
-        rankings.append(list(dense.search(index.faiss, qvec, n, np.flatnonzero(in_docs))[0]))
-        rankings.append(list(index.lexical.search(question, n, in_docs)[0]))
+        topic = focus(index, question)
+        tvec = index.embedder.encode([topic])[0] if topic != question else qvec
+        rankings.append(("doc_dense", list(dense.search(index.faiss, tvec, n, np.flatnonzero(in_docs))[0])))
+        rankings.append(("doc_bm25", list(index.lexical.search(topic, n, in_docs)[0])))
     refs = references(question)
     if refs:
-        rankings.append(_section_ranking(index, refs, mask, qvec, named))
+        rankings.append(("section", _section_ranking(index, refs, mask, qvec, named)))
     heads = _heading_ranking(index, question, mask, named)
     if heads:
-        rankings.append(heads)
+        rankings.append(("heading", heads))
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for kind, ranking in rankings:
         for rank, pid in enumerate(ranking):
-            fused[int(pid)] = fused.get(int(pid), 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[int(pid)] = fused.get(int(pid), 0.0) + WEIGHTS[kind] / (RRF_K + rank + 1)
     dense_score = dict(zip(map(int, d_ids), map(float, d_scores)))
     top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     out = []
@@ -153,7 +158,8 @@ def _section_ranking(index: "Index", refs: list[str], mask: np.ndarray | None, q
 
 # Plain words users ask with, and the words the legal texts use for them (dense side).
 _HINTS = {"ban": "prohibited", "bans": "prohibited", "banned": "prohibited", "fine": "penalties",
-          "fines": "penalties", "forbid": "prohibited", "punish": "penalties"}
+          "fines": "penalties", "forbid": "prohibited", "punish": "penalties", "penalty": "penalties fines",
+          "when": "apply from date", "exempt": "exemptions no restrictions"}
 
 
 def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, named: list[str],
@@ -181,7 +187,9 @@ _ID = re.compile(r"\b(?:(?!19\d\d\b|20\d\d\b)\d{4,5}|\d{4}/\d{3,4}|M-\d{2}-\d{2}
 _PAREN = re.compile(r"\(([^()]{3,60})\)")
 _ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
 _COMMON_ID_WORDS = {"eu", "uk", "us", "act", "fact", "sheet", "order", "ai", "wh", "and", "the", "paper", "white",
-                    "ethics", "trust", "regul", "memo", "rmf"}
+                    "ethics", "trust", "regul", "memo", "rmf", "regulation", "security", "national", "science",
+                    "guidelines", "trustworthy", "implementation", "infrastructure", "memorandum", "controls",
+                    "export", "framework", "executive", "policy", "strategy", "report"}
 _NOT_ALIASES = {"FACT", "SHEET", "THE", "AND", "FOR", "WITH", "PDF", "CP"}
 
 
@@ -209,7 +217,7 @@ def doc_aliases(index: "Index") -> dict[str, set[str]]:
             names.add("white paper")
         if len(title.split()) <= 8:
             names.add(title)
-        names |= {t for t in doc_id.split("-") if t.isalpha() and 3 <= len(t) <= 5 and t not in _COMMON_ID_WORDS}
+        names |= {t for t in doc_id.split("-") if t.isalpha() and 3 <= len(t) and t not in _COMMON_ID_WORDS}
         out[doc_id] = {_norm(n).strip() for n in names if len(_norm(n).strip()) >= 3}
     # An alias shared by many documents (e.g. "NIST" cited everywhere) does not name one of them.
     counts: dict[str, int] = {}
