@@ -28,12 +28,24 @@ def decode_text(path: Path, data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+        text = _decode_damaged(data)
     sample = text[:8192]
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\n\r\t\f") or ch == "\ufffd")
     if sample and bad / len(sample) > 0.05:
         raise IngestError(str(path), "looks like a binary file, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_damaged(data: bytes) -> str:
+    """Not valid UTF-8. A UTF-8 file with a few bad bytes stays UTF-8 (each bad byte becomes U+FFFD);
+    re-reading all of it as cp1252 would garble every accented letter of an otherwise good file.
+    A legacy (cp1252) file rarely forms valid multi-byte UTF-8 sequences, so it fails this test."""
+    as_utf8 = data.decode("utf-8-sig", errors="replace")
+    bad = as_utf8.count("\ufffd")
+    multibyte = sum(1 for ch in as_utf8 if ord(ch) > 127) - bad
+    if multibyte > bad:
+        return as_utf8
+    return data.decode("cp1252", errors="replace")
 
 
 def _marked_pages(text: str) -> Pages:
@@ -81,9 +93,14 @@ def read_html(path: Path) -> tuple[str, dict[str, Any], Pages]:
 
 
 def read_pdf(path: Path) -> tuple[str, dict[str, Any], Pages]:
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs repairs of broken files ("EOF marker not found") as bare warnings on stderr that
+    # name no file; what the user needs is the IngestError below, which does.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(str(path), strict=False)
         if reader.is_encrypted:
