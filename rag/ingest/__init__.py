@@ -56,6 +56,11 @@ def load_document(path: str | Path, max_bytes: int | None = None, doc_id: str | 
         raise IngestError(str(path), "empty file")
     if max_bytes is not None and size > max_bytes:
         raise IngestError(str(path), f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+    if max_bytes is not None and ext == ".docx":
+        unpacked = _unpacked_xml_bytes(path)
+        if unpacked > max_bytes:  # a few KB of zip can unpack to gigabytes of XML (a "zip bomb")
+            raise IngestError(str(path), f"DOCX unpacks to {unpacked / 1e6:.0f} MB of XML, over the "
+                                         f"{max_bytes / 1e6:.0f} MB limit")
     try:
         text, meta, pages = reader(path)
     except IngestError:
@@ -65,8 +70,21 @@ def load_document(path: str | Path, max_bytes: int | None = None, doc_id: str | 
         raise IngestError(str(path), f"could not parse {ext[1:].upper()} ({msg[:160]})") from None
     if not text.strip():
         raise IngestError(str(path), "no extractable text")
+    if max_bytes is not None and len(text) > max_bytes:
+        raise IngestError(str(path), f"extracted text is {len(text) / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit")
     meta = normalise_meta(meta, path)
     return Document(doc_id=doc_id or path.stem, text=text, path=str(path), meta=meta, pages=tuple(pages))
+
+
+def _unpacked_xml_bytes(path: Path) -> int:
+    """Declared uncompressed size of the XML parts of a zip (zipfile never inflates past it)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return sum(i.file_size for i in z.infolist() if i.filename.endswith((".xml", ".rels")))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0  # the reader reports a broken archive in its own words
 
 
 def content_hash(path: Path) -> str:
