@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -148,11 +149,25 @@ class OpenAICompatible:
         raise LLMError(f"endpoint {self.base_url} unavailable after {self.retries + 1} attempts ({last})")
 
 
+_MAX_REPLY = 1 << 20  # bytes: one event, or a whole non-streamed reply
+_LINE = re.compile(r"\r\n|\r|\n")
+
+
 def _sse_pieces(resp) -> Iterator[tuple[str, bool]]:
-    """(text, done) from an SSE chat-completions stream; malformed events raise LLMError."""
+    """(text, done) from an SSE chat-completions stream; malformed events raise LLMError.
+
+    Reads whatever bytes arrive and yields ("", False) after each read, so the caller's deadline is
+    checked even when a server drips keep-alive comments or half an event a byte at a time: every
+    read resets httpx's read timeout, so without this such a stream would never end.
+    """
     ctype = resp.headers.get("content-type", "")
     if "text/event-stream" not in ctype:
-        raw = resp.read()
+        raw = b""
+        for chunk in resp.iter_bytes():
+            raw += chunk
+            if len(raw) > _MAX_REPLY:
+                raise LLMError(f"endpoint sent an oversized reply (over {_MAX_REPLY // 1024} KB)")
+            yield "", False
         try:
             data = json.loads(raw)
             yield data["choices"][0]["message"]["content"] or "", False
@@ -160,22 +175,29 @@ def _sse_pieces(resp) -> Iterator[tuple[str, bool]]:
             return
         except (ValueError, KeyError, IndexError, TypeError):
             raise LLMError(f"endpoint returned malformed JSON ({raw[:80]!r})") from None
-    for line in resp.iter_lines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            yield "", True
-            return
-        try:
-            event = json.loads(payload)
-            choice = event["choices"][0]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise LLMError(f"endpoint sent a malformed stream event ({payload[:80]!r})") from None
-        yield (choice.get("delta") or {}).get("content") or "", False
-        if choice.get("finish_reason"):
-            yield "", True
-            return
+    buffer = ""
+    for chunk in resp.iter_text():
+        buffer += chunk
+        *lines, buffer = _LINE.split(buffer)
+        if len(buffer) > _MAX_REPLY:
+            raise LLMError(f"endpoint sent an oversized stream event (over {_MAX_REPLY // 1024} KB)")
+        for line in lines:
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                yield "", True
+                return
+            try:
+                event = json.loads(payload)
+                choice = event["choices"][0]
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise LLMError(f"endpoint sent a malformed stream event ({payload[:80]!r})") from None
+            yield (choice.get("delta") or {}).get("content") or "", False
+            if choice.get("finish_reason"):
+                yield "", True
+                return
+        yield "", False
 
 
 def make_generator(mode: str, model: str = "", base_url: str = "", api_key_env: str = "OPENAI_API_KEY",
