@@ -269,15 +269,19 @@ def _embed(fresh: dict[str, _Doc], embedder: Embedder, progress: Progress | None
     jobs = [(d, i) for d in fresh.values() for i in range(len(d.spans))]
     texts = [embed_text(d.doc["meta"].get("title", ""), d.spans[i][3], d.doc["text"][d.spans[i][0]:d.spans[i][1]])
              for d, i in jobs]
+    # Longest first over the whole build (not per slice), so each batch holds texts of like length and
+    # little is spent on padding; slices only pace the progress callback.
+    order = sorted(range(len(texts)), key=lambda j: -len(texts[j]))
     out = np.zeros((len(texts), 384), dtype=np.float32)
-    step = 256
+    step = 512
     for lo in range(0, len(texts), step):
         if progress:
             progress("embed", lo, len(texts))
-        vec = embedder.encode(texts[lo:lo + step])
+        part = order[lo:lo + step]
+        vec = embedder.encode([texts[j] for j in part])
         if out.shape[1] != vec.shape[1]:
             out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
-        out[lo:lo + step] = vec
+        out[part] = vec
     if progress:
         progress("embed", len(texts), len(texts))
     pos = 0
