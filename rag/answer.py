@@ -64,9 +64,9 @@ class Assistant:
         return "extractive" if self.generator is None else self.generator.name
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None,
-            filters: dict[str, Any] | None = None, k: int | None = None) -> Answer:
+            filters: dict[str, Any] | None = None, k: int | None = None, as_of: str | None = None) -> Answer:
         answer = None
-        for item in self.stream(question, history, filters, k):
+        for item in self.stream(question, history, filters, k, as_of):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -111,7 +111,7 @@ class Assistant:
             passages.extend(found)
             scored = self._score(query, found, the_plan.latest)
             if status_docs:
-                _boost_status(scored, [a for d in status_docs for a in doc_aliases(self.index)[d]])
+                _boost_status(scored, [a.lstrip("=").lower() for d in status_docs for a in doc_aliases(self.index)[d]])
             timings["retrieve"] += (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
             if not answerable(part.question, scored, self.index):
@@ -149,7 +149,7 @@ class Assistant:
             mask = self.index.doc_of != doc_id
             if base is not None:
                 mask &= base
-            for alias in sorted(doc_aliases(self.index)[doc_id], key=len, reverse=True)[:2]:
+            for alias in sorted((a.lstrip("=").lower() for a in doc_aliases(self.index)[doc_id]), key=len, reverse=True)[:2]:
                 says = np.fromiter((mask[i] and alias in self.index.passage(i).text.lower()
                                     for i in range(len(self.index))), dtype=bool, count=len(self.index))
                 ids, _ = self.index.lexical.search(policy.STATUS_WORDS, 2, says)

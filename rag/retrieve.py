@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 # Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
-WEIGHTS = {"dense": 1.0, "bm25": 1.0, "doc_dense": 1.0, "doc_bm25": 1.0, "section": 1.5, "heading": 1.0}
+WEIGHTS = {"dense": 1.0, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
@@ -210,15 +210,17 @@ def doc_aliases(index: "Index") -> dict[str, set[str]]:
         for inner in _PAREN.findall(title):
             if not inner.isupper() or len(inner) > 3:
                 names.add(inner)
-        names |= {a for a in _ACRONYM.findall(title) if a not in _NOT_ALIASES}
+        # Acronyms (NIST, OMB, CHIPS) name a document only when written as acronyms: "chips" is a word.
+        acronyms = {a for a in _ACRONYM.findall(title) if a not in _NOT_ALIASES}
+        acronyms |= {t.upper() for t in doc_id.split("-") if t.isalpha() and 3 <= len(t) <= 5
+                     and t not in _COMMON_ID_WORDS}
         if "(artificial intelligence act)" in title.lower():
             names |= {"AI Act", "EU AI Act"}
         if "white paper" in title.lower():
             names.add("white paper")
         if len(title.split()) <= 8:
             names.add(title)
-        names |= {t for t in doc_id.split("-") if t.isalpha() and 3 <= len(t) and t not in _COMMON_ID_WORDS}
-        out[doc_id] = {_norm(n).strip() for n in names if len(_norm(n).strip()) >= 3}
+        out[doc_id] = {_norm(n).strip() for n in names if len(_norm(n).strip()) >= 3} | {f"={a}" for a in acronyms}
     # An alias shared by many documents (e.g. "NIST" cited everywhere) does not name one of them.
     counts: dict[str, int] = {}
     for names in out.values():
@@ -229,9 +231,15 @@ def doc_aliases(index: "Index") -> dict[str, set[str]]:
     return out
 
 
+def _mentions(name: str, question: str, normed: str) -> bool:
+    if name.startswith("="):
+        return re.search(rf"\b{re.escape(name[1:])}\b", question) is not None
+    return f" {name} " in normed
+
+
 def doc_mentions(index: "Index", question: str) -> list[str]:
     q = _norm(question)
-    return [doc_id for doc_id, names in doc_aliases(index).items() if any(f" {n} " in q for n in names)]
+    return [doc_id for doc_id, names in doc_aliases(index).items() if any(_mentions(n, question, q) for n in names)]
 
 
 def focus(index: "Index", question: str) -> str:
@@ -243,8 +251,9 @@ def focus(index: "Index", question: str) -> str:
     q = question
     for doc_id in doc_mentions(index, question):
         for name in sorted(doc_aliases(index)[doc_id], key=len, reverse=True):
-            pattern = r"\b" + r"[\s\-]+".join(re.escape(w) for w in name.split()) + r"\b"
-            q = re.sub(pattern, " ", q, flags=re.I)
+            flags = 0 if name.startswith("=") else re.I
+            pattern = r"\b" + r"[\s\-]+".join(re.escape(w) for w in name.lstrip("=").split()) + r"\b"
+            q = re.sub(pattern, " ", q, flags=flags)
         q = re.sub(r"\b(artificial intelligence|the EU|the US|the UK|EU|U\.S\.|UK|executive order|EO)\b", " ", q, flags=re.I)
     extra = [h for w, h in _HINTS.items() if re.search(rf"\b{w}\b", question, re.I)]
     q = " ".join((q + " " + " ".join(extra)).split())

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..answer import Assistant, rewrite
 from ..verify import check_sentence
+from .. import policy
 from . import metrics as m
 from .golden import Item
 
@@ -53,6 +54,19 @@ def citation_scores(answer, embedder) -> tuple[float, float, float]:
     return recall, recall, (needed / total if total else 0.0)
 
 
+def retrieve_as_answered(assistant: Assistant, question: str, k: int, filters: dict[str, Any] | None):
+    """The passages the answerer reads: one retrieval per planned sub-question, interleaved by rank."""
+    plan = policy.plan(question, filters)
+    lists = [assistant.index.retrieve(part.question, k=k, filters=part.filters) for part in plan.parts]
+    out, seen = [], set()
+    for rank in range(k):
+        for found in lists:
+            if rank < len(found) and found[rank].pid not in seen:
+                seen.add(found[rank].pid)
+                out.append(found[rank])
+    return out
+
+
 def evaluate_item(assistant: Assistant, item: Item, k: int = 10) -> dict[str, Any]:
     index = assistant.index
     rec: dict[str, Any] = {"id": item.id, "type": item.type, "question": item.question,
@@ -74,8 +88,7 @@ def evaluate_item(assistant: Assistant, item: Item, k: int = 10) -> dict[str, An
     rec["quotes_exact"] = all(index.docs[c.doc_id]["text"][c.start:c.end] == c.quote for c in answer.citations)
     gold = [(g.doc_id, s, e) for g in item.gold for s, e in m.gold_spans(index.docs[g.doc_id]["text"], g.quote)]
     if item.answerable and gold:
-        question = rewrite(item.question, item.history)
-        passages = index.retrieve(question, k=k, filters=filters)
+        passages = retrieve_as_answered(assistant, rewrite(item.question, item.history), k, filters)
         rel = m.relevance([(p.doc_id, p.start, p.end) for p in passages], gold)
         rec.update({"hit@1": m.hit_at(rel, 1), "hit@5": m.hit_at(rel, 5), "mrr": m.mrr(rel, k),
                     "ndcg@10": m.ndcg(rel, len(item.gold), k)})

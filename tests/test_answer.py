@@ -1,0 +1,171 @@
+"""Answers over the real index: exact quotes, speakers, refusals, follow-ups and policy features.
+
+The scripted generator below plays a language model with queued replies, so each test can plant
+exactly the mistake the verifier must catch (a wrong number, an uncited claim, a fake source).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import Assistant, rewrite
+from rag.errors import InputError, LLMError
+
+from .conftest import SEED_ID, shared_corpus_or_skip
+
+
+class ScriptedLLM:
+    """A deterministic stand-in for a model: replies are queued, one per call."""
+
+    name = "scripted"
+
+    def __init__(self, *replies: str, fail: bool = False):
+        self.replies = list(replies)
+        self.fail = fail
+        self.calls = 0
+
+    def stream(self, messages, max_tokens=400):
+        self.calls += 1
+        if self.fail:
+            raise LLMError("endpoint http://127.0.0.1:9 unavailable after 3 attempts (ConnectError)")
+        reply = self.replies.pop(0) if self.replies else "NOT IN SOURCES"
+        for word in reply.split(" "):
+            yield word + " "
+
+
+@pytest.fixture(scope="module")
+def assistant(index_dir):
+    return Assistant.open(index_dir, llm="extractive")
+
+
+def assert_exact(assistant, answer):
+    for c in answer.citations:
+        assert assistant.index.docs[c.doc_id]["text"][c.start:c.end] == c.quote
+
+
+def test_quote_with_its_speaker(assistant):
+    answer = assistant.ask("What did Kyle Chan say about state support?")
+    assert not answer.refused
+    assert "China is applying state support throughout the AI technology chain" in answer.text
+    assert answer.citations[0].speaker == "Kyle Chan" and answer.citations[0].doc_id == SEED_ID
+    assert "[1]" in answer.text
+    assert_exact(assistant, answer)
+
+
+def test_numbers_come_verbatim_from_the_source(assistant):
+    answer = assistant.ask("How much has China put into semiconductors since 2014?")
+    assert "$ 100 billion" in answer.text
+    assert any("$ 100 billion" in c.quote for c in answer.citations)
+    assert_exact(assistant, answer)
+
+
+def test_every_sentence_is_verified_and_cited(assistant):
+    answer = assistant.ask("What did Chan say about investing and allocating resources?")
+    assert answer.sentences and all(s.supported and s.citations for s in answer.sentences)
+    assert {n for s in answer.sentences for n in s.citations} == {c.n for c in answer.citations}
+
+
+def test_questions_the_sources_cannot_answer_are_refused(assistant):
+    for q in ["What fine did Japan's AI law set?", "How many GPUs did DeepSeek use to train its model?"]:
+        answer = assistant.ask(q)
+        assert answer.refused, answer.text
+        assert answer.text.startswith("The sources don't say") and not answer.citations
+        assert answer.passages  # the nearest passages are still shown
+
+
+def test_the_eu_ai_act_ban_cites_article_5(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does the EU AI Act ban?")
+    assert not answer.refused
+    assert any((c.section or "").startswith("Art. 5") for c in answer.citations)
+    assert answer.citations[0].tier == "binding law/regulation"
+    assert_exact(assistant, answer)
+
+
+def test_follow_up_is_rewritten_with_the_history():
+    history = [{"role": "user", "content": "How does the US regulate facial recognition?"},
+               {"role": "assistant", "content": "..."}]
+    assert rewrite("And what about the EU?", history) == "How does the EU regulate facial recognition?"
+    assert "Kyle Chan" in rewrite("What else did he say?", [{"role": "user", "content": "What did Kyle Chan say?"}])
+    assert rewrite("What does the EU AI Act ban?", history) == "What does the EU AI Act ban?"
+
+
+def test_revoked_order_is_flagged(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("Is Executive Order 14110 still in force?")
+    assert any("revoked" in n for n in answer.notes)
+    assert not answer.refused and any(c.doc_id == "us-eo-14179-2025" for c in answer.citations)
+    before = assistant.ask("What did Executive Order 14110 require of developers of powerful AI models?", as_of="2024-06-30")
+    assert not any("revoked" in n for n in before.notes)  # on that date it was in force
+    assert all(c.date <= "2024-06-30" for c in before.citations)
+
+
+def test_comparison_table_has_one_verified_row_per_jurisdiction(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("How do the US, EU and UK treat facial recognition?")
+    assert [r["jurisdiction"] for r in answer.table] == ["United States", "European Union", "United Kingdom"]
+    eu = answer.table[1]
+    assert eu["citations"] and all(answer.citations[n - 1].doc_id.startswith("eu-") for n in eu["citations"])
+    assert answer.text.startswith("| Jurisdiction |")
+    for row in answer.table:
+        assert row["citations"] or row["text"] == "not addressed in the sources"
+
+
+def test_partial_abstention_answers_what_it_can(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does the EU AI Act ban and what is the budget of Japan's AI office for 2026?")
+    assert not answer.refused
+    assert any((c.section or "").startswith("Art. 5") for c in answer.citations)
+    assert answer.unanswered and "Japan" in answer.unanswered[0]
+    assert "The sources don't say: What is the budget of Japan" in answer.text
+
+
+def test_a_planted_wrong_number_never_reaches_the_reader(index_dir):
+    llm = ScriptedLLM("Since 2014, the government has invested about $ 300 billion in the semiconductor industry [1]. "
+                      "The Pentagon funds SMIC directly [2].")
+    bot = Assistant.open(index_dir, llm=llm)
+    answer = bot.ask("How much has China put into semiconductors since 2014?")
+    assert "300" not in answer.text and "Pentagon" not in answer.text
+    assert "$ 100 billion" in answer.text  # the verified quote took over
+    assert any("could be verified" in n or "dropped" in n for n in answer.notes)
+
+
+def test_a_faithful_model_answer_is_kept_with_exact_citations(index_dir):
+    llm = ScriptedLLM("Since 2014, the Chinese government has invested about $100 billion in the semiconductor "
+                      "industry [1].")
+    bot = Assistant.open(index_dir, llm=llm)
+    answer = bot.ask("How much has China put into semiconductors since 2014?")
+    assert answer.text.startswith("Since 2014, the Chinese government has invested about $100 billion")
+    assert answer.sentences[0].supported
+    assert "$ 100 billion" in answer.citations[0].quote
+    assert_exact(bot, answer)
+
+
+def test_a_dead_endpoint_falls_back_to_quotes(index_dir):
+    bot = Assistant.open(index_dir, llm=ScriptedLLM(fail=True))
+    answer = bot.ask("How much has China put into semiconductors since 2014?")
+    assert "$ 100 billion" in answer.text
+    assert any("language model failed" in n for n in answer.notes)
+
+
+def test_streaming_yields_text_then_the_answer(assistant):
+    items = list(assistant.stream("What did Kyle Chan say about state support?"))
+    assert isinstance(items[-1], type(assistant.ask("What did Kyle Chan say about state support?")))
+    assert "".join(i for i in items[:-1] if isinstance(i, str)).strip().startswith("“China is applying")
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "empty question"),
+    ("   \n\t ", "empty question"),
+    ("x" * 10_000_000, "over the"),
+    ("\u202e\u200b\x07", "empty question"),
+])
+def test_bad_questions_get_one_line_errors(assistant, question, message):
+    with pytest.raises(InputError, match=message) as info:
+        assistant.ask(question)
+    assert "\n" not in str(info.value)
+
+
+def test_control_and_bidi_characters_are_removed(assistant):
+    answer = assistant.ask("What did Kyle\u202e Chan\x00 say about state support?")
+    assert not answer.refused and answer.citations[0].speaker == "Kyle Chan"
