@@ -91,13 +91,25 @@ class OpenAICompatible:
 
     @property
     def name(self) -> str:
-        return f"openai:{self.model or 'default'}@{self.base_url}"
+        return f"openai:{self.model or 'default'}@{self._redact(self.base_url)}"
+
+    def _redact(self, text: str) -> str:
+        """What users see (mode names, errors, answer notes) never holds the API key or URL credentials."""
+        text = _USERINFO.sub("", text)
+        key = os.environ.get(self.api_key_env, "")
+        return text.replace(key, "***") if len(key) >= 4 else text
 
     def _url(self) -> str:
         base = self.base_url.rstrip("/")
         return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
 
     def stream(self, messages: Messages, max_tokens: int = 400) -> Iterator[str]:
+        try:
+            yield from self._stream(messages, max_tokens)
+        except LLMError as e:  # servers echo keys back ("invalid key sk-..."); URLs may carry user:pass@
+            raise LLMError(self._redact(str(e))) from None
+
+    def _stream(self, messages: Messages, max_tokens: int) -> Iterator[str]:
         import httpx
 
         if not self.base_url:
@@ -149,6 +161,7 @@ class OpenAICompatible:
         raise LLMError(f"endpoint {self.base_url} unavailable after {self.retries + 1} attempts ({last})")
 
 
+_USERINFO = re.compile(r"(?<=//)[^/@\s]+@")
 _MAX_REPLY = 1 << 20  # bytes: one event, or a whole non-streamed reply
 _LINE = re.compile(r"\r\n|\r|\n")
 
