@@ -45,8 +45,10 @@ def current_version(index_dir: Path) -> Path:
         raise IndexMissingError(
             f"no index at '{index_dir}': build one with `rag index build corpus/ --index {index_dir}`"
         )
-    version = index_dir / pointer.read_text(encoding="utf-8").strip()
-    if not (version / "manifest.json").exists():
+    name = pointer.read_text(encoding="utf-8").strip()
+    version = index_dir / name
+    # CURRENT names a version folder of this index, never a path elsewhere ("../x", "/abs/v-1").
+    if not name.startswith("v-") or Path(name).name != name or not (version / "manifest.json").exists():
         raise IndexMissingError(f"index at '{index_dir}' is damaged ({version.name} is incomplete): rebuild it")
     return version
 
