@@ -85,6 +85,7 @@ class Assistant:
         question = clean_question(question, self.settings.max_question_chars)
         standalone = rewrite(question, history or [])
         filters = {key: v for key, v in (filters or {}).items() if v not in (None, "", [])}
+        as_of = as_of or policy.as_of_in(standalone)
         if as_of:
             filters["as_of"] = [as_of]
         as_of = (ev_list(filters.get("as_of")) or [None])[0]
@@ -397,7 +398,7 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.
         p = e.passage
         doc = index.docs[p.doc_id]
         speakers = " ".join(q.speaker for q in quotes_of(doc["text"]) if q.start < p.end and p.start < q.end)
-        context = f"{p.text} {p.title} {doc['meta'].get('issuer', '')} {p.doc_id} {speakers}"
+        context = f"{p.text} {p.title} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
         if not ev.missing_entities(question, [context]):
             keep.append(e)
     return keep

@@ -81,10 +81,23 @@ def content_terms(question: str) -> list[str]:
     return [t for t in dict.fromkeys(tokenize(question)) if t not in GENERIC]
 
 
+_AS_OF = re.compile(r"\b(?:as of|as at|by|before|until)\s+(?:the\s+)?(?:end of\s+|mid-?\s*|early\s+|late\s+)?"
+                    r"(?:\d{1,2}\s+)?(?:[A-Z][a-z]+\s+)?(?:\d{1,2},?\s+)?\d{4}\b", re.I)
+_MONTH_NAMES = frozenset("January February March April May June July August September October November December".split())
+
+
 def entities(question: str) -> list[str]:
-    """Proper names and numbers in a question that any answer must be about."""
-    names = [m.group(1) for m in _CAP.finditer(question) if m.group(1).split()[0] not in _COMMON_CAPS]
-    names = [n for n in names if n not in _COMMON_CAPS and len(n) > 2]
+    """Proper names and numbers in a question that any answer must be about.
+
+    Month names are left out: "Trump's January 2025 order" dates the document, it is not a fact
+    the passage must repeat (the year is checked against the document's date as well).
+    """
+    question = _AS_OF.sub(" ", question)  # "As of mid-2024, ..." dates the question; it is not a fact to find
+    names = []
+    for m in _CAP.finditer(question):
+        words = [w for w in m.group(1).split() if w not in _COMMON_CAPS and w not in _MONTH_NAMES]
+        if words and len(" ".join(words)) > 2:
+            names.append(" ".join(words))
     return names + _NUM.findall(question)
 
 
@@ -114,11 +127,23 @@ def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
 
 
 def missing_entities(question: str, texts: list[str]) -> list[str]:
-    """Names/numbers of the question found in none of ``texts``."""
+    """Names/numbers of the question found in none of ``texts``.
+
+    A name counts as found when each of its words is (after stemming: "Users" finds "User";
+    "NIST AI RMF" finds a passage of "AI RMF 1.0, NIST AI 100-1").
+    """
     blob = " ".join(texts).lower()
     blob_n = re.sub(r"[\s,]", "", blob)
-    return [n for n in entities(question)
-            if n.lower() not in blob and re.sub(r"[\s,]", "", n.lower()) not in blob_n]
+    words = set(tokenize(blob))
+    missing = []
+    for n in entities(question):
+        if n.lower() in blob or re.sub(r"[\s,]", "", n.lower()) in blob_n:
+            continue
+        toks = [t for t in tokenize(n) if t not in GENERIC] or tokenize(n)
+        if toks and all(t in words for t in toks):
+            continue
+        missing.append(n)
+    return missing
 
 
 def best_span(passage: Passage, claim: str, embedder) -> tuple[int, int]:

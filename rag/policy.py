@@ -89,6 +89,28 @@ def _month(text: str) -> str:
     return text.strip()
 
 
+_AS_OF_Q = re.compile(r"\bas (?:of|at)\s+(?:the\s+)?(end of|mid-?|early|late)?\s*(?:(\d{1,2})\s+)?(?:([A-Z][a-z]+)\s+)?"
+                      r"(?:(\d{1,2}),?\s+)?(\d{4})\b", re.I)
+
+
+def as_of_in(question: str) -> str | None:
+    """'As of March 2025' -> '2025-03-31'; 'as of mid-2024' -> '2024-06-30'; 'as of the end of 2022' -> '2022-12-31'."""
+    m = _AS_OF_Q.search(question)
+    if not m:
+        return None
+    part, month, year = (m.group(1) or "").lower(), m.group(3), m.group(5)
+    day = m.group(2) or m.group(4)
+    if month and month.lower() in _MONTHS:
+        mm = _MONTHS[month.lower()]
+        dd = int(day) if day else [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mm - 1]
+        return f"{year}-{mm:02d}-{dd:02d}"
+    if part.startswith("mid"):
+        return f"{year}-06-30"
+    if part == "early":
+        return f"{year}-03-31"
+    return f"{year}-12-31"
+
+
 # ------------------------------------------------------------------ question plans
 JURISDICTIONS = {
     "United States": r"\b(?:the\s+)?(?:US|U\.S\.|USA|United States|America(?:n)?)\b",
