@@ -129,7 +129,7 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
             header_stats = gr.Markdown(stats(), elem_classes=["rag-stats"])
         with gr.Row(equal_height=False):
             with gr.Column(scale=7, min_width=480):
-                chat = gr.Chatbot(elem_id="rag-chat", show_label=False, height=640, autoscroll=True,
+                chat = gr.Chatbot(elem_id="rag-chat", show_label=False, height=640, autoscroll=True, buttons=["copy"],
                                   feedback_options=None, group_consecutive_messages=False, layout="panel",
                                   placeholder=PLACEHOLDER, examples=[{"text": q} for q in EXAMPLES])
                 with gr.Row():
@@ -171,8 +171,9 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
                     with gr.Tab("Settings", id="settings", elem_id="rag-tab-settings"):
                         mode = gr.Radio(["extractive", "local", "openai"], value=lib.default_mode,
                                         label="Answer generator", elem_id="rag-mode",
-                                        info="extractive: verbatim quotes, no model · local: bundled GGUF model · "
-                                             "openai: any OpenAI-compatible server")
+                                        info="extractive: verbatim quotes, no model (fast) · local: bundled GGUF "
+                                             "model on this CPU (slow) · openai: any OpenAI-compatible server. "
+                                             "Model sentences the sources do not support are dropped.")
                         base_url = gr.Textbox(settings.base_url, label="Base URL (openai)",
                                               placeholder="http://127.0.0.1:8080/v1", elem_id="rag-base-url")
                         model = gr.Textbox(settings.model, label="Model (name, or GGUF path for local)",
@@ -207,7 +208,8 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
                 filters = make_filters(j, dt, df, dto, dids)
                 assistant = lib.assistant(md, mdl, url)
                 text, answer = "", None
-                for item in assistant.stream(q, _history(state), filters, int(kk)):
+                k_arg = int(kk) if kk and int(kk) != settings.k else None  # None: the assistant's own default
+                for item in assistant.stream(q, _history(state), filters, k_arg):
                     if isinstance(item, str):
                         text += item
                         history[-1] = {"role": "assistant", "content": R.streaming_html(text)}
@@ -275,8 +277,9 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
             return ([], [], gr.update(choices=[], value=None), R.viewer_placeholder(), None,
                     gr.update(value=None, interactive=False), off, off)
 
-        clear.click(new_conversation, None, [chat, turns, cite_pick, viewer, view, export, passage_btn, full_btn],
-                    queue=False, api_visibility="private")
+        reset_out = [chat, turns, cite_pick, viewer, view, export, passage_btn, full_btn]
+        clear.click(new_conversation, None, reset_out, queue=False, api_visibility="private")
+        chat.clear(new_conversation, None, reset_out, queue=False, api_visibility="private")
     demo.rag_library = lib  # type: ignore[attr-defined]
     return demo
 
@@ -301,6 +304,6 @@ def serve(index_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo.launch(
         server_name=host, server_port=port, auth=login, auth_message="AI-policy research assistant: please log in.",
-        theme=theme(), css=CSS, js=JS, max_file_size=f"{int(settings.max_upload_mb * 1e6)}b", show_error=False,
+        theme=theme(), css=CSS, js=JS, max_file_size=int(settings.max_upload_mb * 1024 * 1024), show_error=False,
         ssr_mode=False, share=False, inbrowser=False, prevent_thread_lock=not block, quiet=True,
     )

@@ -76,12 +76,12 @@ class Library:
         return sorted(items, key=lambda x: x[0].lower())
 
     def warm_up(self) -> None:
-        """Load the embedding model now, in the background, so the first question is not slow."""
+        """Load models and tables now, in the background, so the first question is not slow."""
 
         def run() -> None:
-            try:
-                self.index().embedder.encode(["warm up"])
-            except Exception:  # noqa: BLE001 - the first question will report any real problem
+            try:  # one throw-away question loads the embedder and every lazy table retrieval uses
+                Assistant(self.index(), None, self.settings).ask("What does the AI Act prohibit?")
+            except Exception:  # noqa: BLE001 - the first real question will report any real problem
                 pass
 
         threading.Thread(target=run, name="rag-warm-up", daemon=True).start()
@@ -166,10 +166,10 @@ class Library:
 def _report(added: list[str], problems: list[str], total: int | None = None) -> str:
     lines = []
     if added:
-        lines.append("✅ Added to the index and searchable now: " + "; ".join(added)
+        lines.append("✓ Added to the index and searchable now: " + "; ".join(added)
                      + (f". The index holds {total} documents." if total else ""))
     for p in problems:
-        lines.append(f"⚠️ Not added: {p}")
+        lines.append(f"⚠ Not added: {p}")
     if not added and not problems:
         lines.append("Nothing to add.")
     if problems and not added:

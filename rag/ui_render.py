@@ -109,8 +109,8 @@ def _source_item(turn_no: int, c: dict[str, Any]) -> str:
     return (
         f'<li class="rag-source">'
         f'<div class="rag-src-head"><span class="rag-n">[{c["n"]}]</span> '
-        f'<a class="rag-src-title" href="#rag-cite-{turn_no}:c{c["n"]}" title="Show this quote in its document">'
-        f'{esc(c["title"])}</a></div>'
+        f'<a class="rag-src-title" href="#rag-cite-{turn_no}:c{c["n"]}" title="{esc(c["title"])}: show the quote '
+        f'in its document">{esc(_clip(c["title"], 110))}</a></div>'
         f'<div class="rag-src-meta">{meta} {badges}</div>'
         f'<blockquote class="rag-quote">{esc(_clip(c["quote"], 600))} {speaker}</blockquote>'
         f'<div class="rag-src-actions"><a href="#rag-cite-{turn_no}:c{c["n"]}">view in document</a>{link}</div>'
