@@ -46,7 +46,7 @@ CSS = """
 .rag-speaker { font-style: italic; color: var(--body-text-color-subdued); }
 .rag-src-actions { font-size: .8rem; display: flex; gap: 1rem; }
 .rag-footer { margin-top: .4rem; font-size: .75rem; color: var(--body-text-color-subdued); }
-.rag-notes { font-size: .82rem; color: #92400e; margin: .4rem 0 0; }
+.rag-notes { font-size: .8rem; color: var(--body-text-color-subdued); margin: .4rem 0 0; padding-left: 1.1rem; }
 .rag-partial { margin-top: .4rem; padding: .35rem .6rem; background: #fffbeb; border-left: 4px solid #f59e0b;
   font-size: .88rem; }
 .rag-refusal { background: #fffbeb; border: 1px solid #fcd34d; border-left: 5px solid #d97706; border-radius: 6px;

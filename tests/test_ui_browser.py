@@ -210,6 +210,7 @@ def test_follow_up_uses_history(page):
     second = ask(page, "What else did he say about investing?")
     text = second.inner_text()
     assert "Chan" in text, text
+    assert "Follow-up read as:" in text, "the earlier turn was not passed to the assistant"
     page.screenshot(path=str(SHOTS / "follow_up.png"))
 
 
@@ -276,11 +277,16 @@ def test_unanswerable_question_is_refused_visibly(page):
 def test_login_required_when_auth_is_set(browser, ui_index, tmp_path):
     srv = Server(ui_index, tmp_path / "auth.log", RAG_UI_AUTH="alice:wonderland-42")
     try:
-        for path in ("/config", "/gradio_api/info", "/gradio_api/queue/join"):
+        for path in ("/config", "/gradio_api/info", "/gradio_api/queue/data", "/gradio_api/file=/etc/passwd"):
             r = httpx.get(srv.url + path, timeout=10)
-            assert r.status_code in (401, 403, 405) and "Kyle" not in r.text, (path, r.status_code)
+            assert r.status_code == 401 and "Kyle" not in r.text, (path, r.status_code)
+        r = httpx.post(srv.url + "/gradio_api/queue/join", json={"data": [KYLE], "fn_index": 0,
+                                                                 "session_hash": "x"}, timeout=10)
+        assert r.status_code == 401, r.status_code
         r = httpx.post(srv.url + "/gradio_api/upload", files={"files": ("x.md", b"# hi")}, timeout=10)
-        assert r.status_code in (401, 403), r.status_code
+        assert r.status_code == 401, r.status_code
+        page_html = httpx.get(srv.url + "/", timeout=10).text
+        assert NYT_TITLE not in page_html and "rag-question" not in page_html
         ctx = browser.new_context(viewport={"width": 1200, "height": 800})
         page = ctx.new_page()
         page.goto(srv.url)
@@ -299,6 +305,14 @@ def test_login_required_when_auth_is_set(browser, ui_index, tmp_path):
         ctx.close()
     finally:
         srv.stop()
+
+
+@pytest.mark.browser
+def test_server_serves_no_files_from_disk(server, ui_index):
+    for path in ("/etc/passwd", str(ui_index / "CURRENT"), str(ROOT / "corpus" / "000_2a757378fe6c6261.md"),
+                 "../../../../etc/passwd"):
+        r = httpx.get(f"{server.url}/gradio_api/file={path}", timeout=10)
+        assert r.status_code in (403, 404), (path, r.status_code)
 
 
 def test_missing_index_exits_2_with_the_fix(tmp_path):
