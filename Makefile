@@ -33,6 +33,7 @@ run: index
 test: install
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest -q
+	$(BIN)/rag eval run --gate --report eval/reports/ci
 
 
 eval: install
