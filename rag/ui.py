@@ -236,8 +236,6 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
         chat_io = dict(fn=respond, inputs=[question, chat, turns, *filter_inputs, mode, base_url, model, k],
                        outputs=[question, chat, turns, cite_pick, export], show_progress="hidden",
                        api_visibility="private", trigger_mode="always_last")  # a question asked meanwhile waits
-        ask.click(**chat_io)
-        question.submit(**chat_io)
 
         def show(key, state):
             item = _resolve(key, state)
@@ -248,6 +246,19 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
             return (R.passage_html(item["doc_id"], doc, item), item, gr.update(value=key.split("|")[0]),
                     gr.update(interactive=True), gr.update(interactive=True), gr.Tabs(selected="viewer"))
 
+        def show_latest(state):
+            """After an answer, its first source (or nearest passage) is shown in the viewer."""
+            if not state:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            t = state[-1]
+            key = f"{len(state)}:c{t['citations'][0]['n']}" if t["citations"] else (
+                f"{len(state)}:p0" if t["nearest"] else "")
+            return show(key, state)[:5] if key else (gr.skip(),) * 5
+
+        latest = dict(fn=show_latest, inputs=turns, outputs=[viewer, view, cite_pick, passage_btn, full_btn],
+                      queue=False, api_visibility="private")
+        ask.click(**chat_io).then(**latest)
+        question.submit(**chat_io).then(**latest)
         view_out = [viewer, view, cite_pick, passage_btn, full_btn, tabs]
         cite_key.change(show, [cite_key, turns], view_out, queue=False, api_visibility="private")
         cite_pick.input(show, [cite_pick, turns], view_out, queue=False, api_visibility="private")
@@ -260,7 +271,8 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
 
         full_btn.click(lambda item: show_in(item, True), view, viewer, queue=False, api_visibility="private").then(None, js=SCROLL_TO_MARK, api_visibility="private")
         passage_btn.click(lambda item: show_in(item, False), view, viewer, queue=False, api_visibility="private").then(None, js=SCROLL_TO_MARK, api_visibility="private")
-        chat.example_select(_example, None, question, queue=False, api_visibility="private").then(**chat_io)
+        chat.example_select(_example, None, question, queue=False, api_visibility="private").then(
+            **chat_io).then(**latest)
 
         def upload(paths, progress=gr.Progress()):
             message, changed = lib.upload(paths or [], progress)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .types import Answer
 
+_WARN = re.compile(r"^(Status:|The language model failed|No sentence of the model|\d+ sentence\(s\) of the draft)")
 CONTEXT_CHARS = 700  # document text shown either side of a quote in the passage view
 
 
@@ -112,7 +113,7 @@ def _source_item(turn_no: int, c: dict[str, Any]) -> str:
         f'<a class="rag-src-title" href="#rag-cite-{turn_no}:c{c["n"]}" title="{esc(c["title"])}: show the quote '
         f'in its document">{esc(_clip(c["title"], 110))}</a></div>'
         f'<div class="rag-src-meta">{meta} {badges}</div>'
-        f'<blockquote class="rag-quote">{esc(_clip(c["quote"], 600))} {speaker}</blockquote>'
+        f'<blockquote class="rag-quote">{esc(_clip(c["quote"], 360))} {speaker}</blockquote>'
         f'<div class="rag-src-actions"><a href="#rag-cite-{turn_no}:c{c["n"]}">view in document</a>{link}</div>'
         "</li>"
     )
@@ -140,10 +141,11 @@ def _footer(turn: dict[str, Any]) -> str:
 
 
 def _notes(turn: dict[str, Any]) -> str:
-    notes = [esc(n) for n in turn["notes"]]
-    if not notes:
+    if not turn["notes"]:
         return ""
-    return '<ul class="rag-notes">' + "".join(f"<li>{n}</li>" for n in notes) + "</ul>"
+    items = "".join(f'<li class="{"rag-note-warn" if _WARN.match(n) else "rag-note"}">{esc(n)}</li>'
+                    for n in turn["notes"])
+    return f'<ul class="rag-notes">{items}</ul>'
 
 
 def answer_html(turn: dict[str, Any], turn_no: int) -> str:
@@ -162,7 +164,8 @@ def answer_html(turn: dict[str, Any], turn_no: int) -> str:
                 + "; ".join(esc(u) for u in turn["unanswered"]) + "</div>")
     sources = "".join(_source_item(turn_no, c) for c in turn["citations"])
     return (f'<div class="rag-answer"><div class="rag-body">{body}</div>{gaps}{_notes(turn)}'
-            f'<div class="rag-sources"><div class="rag-sources-h">Sources</div><ol>{sources}</ol></div>'
+            f'<details class="rag-sources" open><summary class="rag-sources-h">Sources ({len(turn["citations"])})'
+            f'</summary><ol>{sources}</ol></details>'
             f"{_footer(turn)}</div>")
 
 

@@ -47,6 +47,9 @@ CSS = """
 .rag-src-actions { font-size: .8rem; display: flex; gap: 1rem; }
 .rag-footer { margin-top: .4rem; font-size: .75rem; color: var(--body-text-color-subdued); }
 .rag-notes { font-size: .8rem; color: var(--body-text-color-subdued); margin: .4rem 0 0; padding-left: 1.1rem; }
+.rag-notes .rag-note-warn { color: #92400e; background: #fffbeb; border-left: 3px solid #f59e0b; padding: .1rem .4rem;
+  list-style: none; margin-left: -1.1rem; margin-top: .2rem; }
+summary.rag-sources-h { cursor: pointer; }
 .rag-partial { margin-top: .4rem; padding: .35rem .6rem; background: #fffbeb; border-left: 4px solid #f59e0b;
   font-size: .88rem; }
 .rag-refusal { background: #fffbeb; border: 1px solid #fcd34d; border-left: 5px solid #d97706; border-radius: 6px;
@@ -58,7 +61,8 @@ CSS = """
 .rag-working { color: var(--body-text-color-subdued); font-style: italic; font-size: .85rem; }
 .rag-table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 .rag-table th, .rag-table td { border: 1px solid var(--border-color-primary); padding: .3rem .5rem; vertical-align: top;
-  text-align: left; }
+  text-align: left; word-break: normal; overflow-wrap: break-word; }
+.rag-table tbody th, .rag-table thead th:first-child { width: 9rem; min-width: 9rem; }
 .rag-viewer-empty { color: var(--body-text-color-subdued); padding: 1.2rem; text-align: center;
   border: 1px dashed var(--border-color-primary); border-radius: 6px; font-size: .9rem; }
 .rag-view-head { margin-bottom: .5rem; }

@@ -211,6 +211,11 @@ def test_follow_up_uses_history(page):
     text = second.inner_text()
     assert "Chan" in text, text
     assert "Follow-up read as:" in text, "the earlier turn was not passed to the assistant"
+    # The viewer follows the latest answer; a click on the first answer's source brings that one back.
+    page.wait_for_function("document.querySelector('#rag-cite-pick input').value.startsWith('Q2 [1]')")
+    page.locator(FINAL).first.locator("a.rag-src-title").first.click()
+    page.wait_for_function("document.querySelector('#rag-cite-pick input').value.startsWith('Q1 [1]')")
+    assert "Kyle Chan" in page.locator("#rag-viewer mark").inner_text()
     page.screenshot(path=str(SHOTS / "follow_up.png"))
 
 
