@@ -175,11 +175,13 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
                                              "model on this CPU (slow) · openai: any OpenAI-compatible server. "
                                              "Model sentences the sources do not support are dropped.")
                         base_url = gr.Textbox(settings.base_url, label="Base URL (openai)",
-                                              placeholder="http://127.0.0.1:8080/v1", elem_id="rag-base-url")
-                        model = gr.Textbox(settings.model, label="Model (name, or GGUF path for local)",
-                                           elem_id="rag-model")
-                        gr.Markdown(f"API key: read from the `{settings.api_key_env}` environment variable of the "
-                                    "server, never entered here.")
+                                              placeholder="http://127.0.0.1:8080/v1", elem_id="rag-base-url",
+                                              info="The server's RAG_BASE_URL, or a server on this machine.")
+                        model = gr.Textbox(settings.model, label="Model", elem_id="rag-model",
+                                           info="openai: the model name · local: leave as set by the server "
+                                                "(RAG_MODEL; empty = bundled SmolLM2)")
+                        gr.Markdown(f"API key: read from the server's `{settings.api_key_env}` environment variable "
+                                    "and sent only to the server's configured base URL; never entered here.")
                         k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages retrieved (k)", elem_id="rag-k")
         cite_key = gr.Textbox(visible="hidden", elem_id="rag-cite-key")
 

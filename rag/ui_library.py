@@ -14,15 +14,18 @@ import shutil
 import threading
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from .answer import DEFAULT_MODE, Assistant
-from .errors import InputError, LLMError, RagError
+from .errors import InputError, RagError
 from .index import Index
 from .llm import Generator, make_generator
 from .settings import Settings
 
 UPLOAD_TYPES = (".pdf", ".md", ".markdown", ".txt", ".html", ".htm", ".docx")
 MODES = ("extractive", "local", "openai")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_NO_KEY = "RAG_UI_NO_API_KEY"  # an environment variable that is never set: no key is sent
 _STAGES = {"read": "Reading", "embed": "Embedding passages", "write": "Writing the index"}
 
 
@@ -88,25 +91,41 @@ class Library:
 
     # ----------------------------------------------------------- answering
     def generator(self, mode: str, model: str = "", base_url: str = "") -> Generator | None:
+        """The generator a session chose in Settings, within what the server allows.
+
+        A browser may not point the server at arbitrary hosts with the server's API key, nor load an
+        arbitrary file as a model: the API key only goes to the base URL configured on the server
+        (RAG_BASE_URL); another URL must be on this machine (loopback) and gets no key; local mode runs
+        the bundled model or the one configured on the server (RAG_MODEL).
+        """
         mode = (mode or self.default_mode).lower()
+        model, base_url = (model or "").strip(), (base_url or "").strip()
+        s = self.settings
         if mode not in MODES:
             raise InputError(f"unknown generator '{mode}': use extractive, local or openai")
-        if mode == "openai" and not re.match(r"^https?://\S+$", (base_url or "").strip()):
-            raise InputError("openai mode needs a base URL such as http://127.0.0.1:8080/v1 (Settings tab)")
-        key = (mode, (model or "").strip(), (base_url or "").strip() if mode == "openai" else "")
+        key_env = s.api_key_env
+        if mode == "openai":
+            if not re.match(r"^https?://\S+$", base_url):
+                raise InputError("openai mode needs a base URL such as http://127.0.0.1:8080/v1 (Settings tab)")
+            if base_url.rstrip("/") != s.base_url.strip().rstrip("/"):
+                host = (urlsplit(base_url).hostname or "").lower()
+                if host not in _LOOPBACK:
+                    raise InputError(f"only the server's configured endpoint ({s.base_url or 'none set'}) or one on "
+                                     "this machine (127.0.0.1/localhost) can be used; set RAG_BASE_URL on the server")
+                key_env = _NO_KEY  # the server's key is never sent to an endpoint typed into the browser
+        if mode == "local" and model not in ("", s.model.strip()):
+            raise InputError("local mode runs the bundled model or the server's RAG_MODEL; leave Model empty")
+        cache_key = (mode, model, base_url if mode == "openai" else "")
         with self._lock:
-            if key not in self._generators:
-                s = self.settings
-                self._generators[key] = make_generator(mode, key[1], key[2], s.api_key_env, s.llm_timeout,
-                                                       s.llm_retries)
-            return self._generators[key]
+            if cache_key not in self._generators:
+                if len(self._generators) >= 8:
+                    self._generators.pop(next(iter(self._generators)))
+                self._generators[cache_key] = make_generator(mode, model or (s.model if mode == "local" else ""),
+                                                             cache_key[2], key_env, s.llm_timeout, s.llm_retries)
+            return self._generators[cache_key]
 
     def assistant(self, mode: str, model: str = "", base_url: str = "") -> Assistant:
-        try:
-            gen = self.generator(mode, model, base_url)
-        except LLMError:
-            raise
-        return Assistant(self.index(), gen, self.settings)
+        return Assistant(self.index(), self.generator(mode, model, base_url), self.settings)
 
     # ------------------------------------------------------------- uploads
     def upload(self, paths: list[Any], progress: Callable | None = None) -> tuple[str, bool]:

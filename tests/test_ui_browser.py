@@ -252,6 +252,7 @@ def test_upload_then_ask(page, tmp_path):
     assert "empty-notes.txt" in status.inner_text() and "empty file" in status.inner_text()
     n_before = int(before.split(" documents")[0].split()[-1])
     page.wait_for_function(f"document.querySelector('#rag-header').innerText.includes('{n_before + 1} documents')")
+    page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "upload.png"))
 
     answer = ask(page, "What fine does the Zorblatt Island ordinance set for unregistered chatbots?")
@@ -276,6 +277,26 @@ def test_unanswerable_question_is_refused_visibly(page):
     answer.locator(".rag-near a").first.click()
     page.locator("#rag-viewer mark").wait_for()
     page.screenshot(path=str(SHOTS / "refusal.png"))
+
+
+@pytest.mark.browser
+def test_bad_settings_are_reported_not_crashed(page):
+    open_tab(page, "Filters")
+    page.fill("#rag-f-from textarea, #rag-f-from input", "2024/01")
+    page.keyboard.press("Tab")
+    page.wait_for_function("document.querySelector('#rag-filters-summary').innerText.includes('not a date')")
+    answer = ask(page, KYLE)
+    assert answer.get_attribute("class") == "rag-error" and "not a date" in answer.inner_text()
+    page.fill("#rag-f-from textarea, #rag-f-from input", "")
+    open_tab(page, "Settings")
+    page.get_by_role("radio", name="openai").check()
+    page.fill("#rag-base-url textarea, #rag-base-url input", "https://attacker.example/v1")
+    answer = ask(page, KYLE)
+    assert answer.get_attribute("class") == "rag-error"
+    assert "configured endpoint" in answer.inner_text()
+    page.screenshot(path=str(SHOTS / "bad_settings.png"))
+    page.get_by_role("radio", name="extractive").check()
+    assert NYT_TITLE in ask(page, KYLE).inner_text(), "the page still works after the errors"
 
 
 @pytest.mark.browser
