@@ -178,20 +178,21 @@ class Library:
             self._swap(new)
         added = [f"**{new.docs[d]['meta'].get('title') or d}** (`{d}`)"
                  for d in report.added + report.updated if d in new.docs]
-        added += [f"`{d}` (already indexed, unchanged)" for d in report.unchanged]
-        return _report(added, problems, len(new.docs)), bool(report.added or report.updated)
+        same = [f"`{d}`" for d in report.unchanged]
+        return _report(added, problems, len(new.docs), same), bool(report.added or report.updated)
 
 
-def _report(added: list[str], problems: list[str], total: int | None = None) -> str:
+def _report(added: list[str], problems: list[str], total: int | None = None, same: list[str] | None = None) -> str:
     lines = []
     if added:
         lines.append("✓ Added to the index and searchable now: " + "; ".join(added)
                      + (f". The index holds {total} documents." if total else ""))
+    if same:
+        lines.append("Already indexed, unchanged: " + "; ".join(same))
     for p in problems:
         lines.append(f"⚠ Not added: {p}")
-    if not added and not problems:
+    if not added and not problems and not same:
         lines.append("Nothing to add.")
     if problems and not added:
         lines.append("Nothing already indexed was changed.")
     return "\n\n".join(lines)
-

@@ -280,6 +280,30 @@ def test_unanswerable_question_is_refused_visibly(page):
 
 
 @pytest.mark.browser
+def test_many_users_at_once_are_queued_not_crashed(browser, server):
+    questions = [KYLE, "What fine did Japan's AI law set?", "Is Executive Order 14110 still in force?",
+                 "What AI practices does Article 5 of the EU AI Act prohibit?", KYLE]
+    ctxs = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in questions]
+    try:
+        pages = [c.new_page() for c in ctxs]
+        for pg in pages:
+            pg.goto(server.url)
+            pg.wait_for_selector("#rag-question textarea")
+        for pg, q in zip(pages, questions):  # all asked before any answer arrives
+            pg.fill("#rag-question textarea", q)
+            pg.click("#rag-ask")
+        for pg, q in zip(pages, questions):
+            pg.wait_for_selector(FINAL, timeout=ANSWER_TIMEOUT)
+            final = pg.locator(FINAL).first
+            assert final.get_attribute("class") in ("rag-answer", "rag-refusal"), (q, final.inner_text())
+        assert NYT_TITLE in pages[0].locator(FINAL).first.inner_text()
+        assert pages[1].locator(FINAL).first.get_attribute("class") == "rag-refusal"
+    finally:
+        for c in ctxs:
+            c.close()
+
+
+@pytest.mark.browser
 def test_bad_settings_are_reported_not_crashed(page):
     open_tab(page, "Filters")
     page.fill("#rag-f-from textarea, #rag-f-from input", "2024/01")
