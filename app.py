@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         current_version(args.index)
     except IndexMissingError as e:
-        print(f"error: {e}. Run `make run` (builds the index of corpus/ and starts the UI) or "
-              f"`rag index build corpus/ --index {args.index}` first.", file=sys.stderr)
+        print(f"error: {e} (or run `make run`, which builds the index of corpus/ and starts this UI)",
+              file=sys.stderr)
         return 2
     from rag.ui import serve
 
