@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 index: install
-	$(BIN)/rag index build corpus/ --index $(INDEX)
+	$(BIN)/rag index build corpus/ $(wildcard $(INDEX)/uploads) --index $(INDEX)  # keeps files uploaded in the UI
 
 run: index
 	$(BIN)/python app.py --index $(INDEX) --host $(HOST) --port $(PORT)
