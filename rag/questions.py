@@ -37,8 +37,22 @@ def rewrite(question: str, history: list[dict[str, str]]) -> str:
     new_j = _JUR.search(question)
     if new_j and _JUR.search(prev):
         return _JUR.sub(lambda m: (m.group(1) or "") + new_j.group(2), prev)
+    person = _PERSON.findall(prev)
+    if person and re.search(r"\b(he|she|him|his|her)\b", question, re.I):
+        # "What else did he say about investing?" -> "What else did Kyle Chan say about investing?"
+        name = person[-1]
+        return re.sub(r"\b(he|she|him)\b", name, re.sub(r"\b(his|her)\b", f"{name}'s", question, flags=re.I), flags=re.I)
+    names = [n for n in _NAMES.findall(prev) if n.split()[0] not in _WH]
+    if len(question.split()) > 6 and names:
+        # A full question with a dangling "and"/"it": borrow only the names it refers to.
+        return f"{question.rstrip('?')} ({' '.join(dict.fromkeys(names))})?"
     terms = [t for t in re.findall(r"[A-Za-z0-9$][\w$.,-]*", prev) if t.lower() not in _STOP]
     return f"{question.rstrip('?')} ({' '.join(terms)})?"
+
+
+_WH = {"What", "How", "Which", "Who", "Whom", "When", "Where", "Why", "Does", "Do", "Did", "Is", "Are", "Was", "Can"}
+_PERSON = re.compile(r"\b([A-Z][a-z]+ [A-Z][a-z]+)\b(?=\s+(?:say|said|says|think|argue|explain|describe|of|at)\b|'s?\b)")
+_NAMES = re.compile(r"\b((?:[A-Z][\w.-]*\d*[\w-]*)(?:\s+(?:[A-Z0-9][\w.-]*))*)\b")
 
 
 _STOP = set("what which who whom how does do did is are was were the a an of in on to for and or about say says said "

@@ -169,3 +169,10 @@ def test_bad_questions_get_one_line_errors(assistant, question, message):
 def test_control_and_bidi_characters_are_removed(assistant):
     answer = assistant.ask("What did Kyle\u202e Chan\x00 say about state support?")
     assert not answer.refused and answer.citations[0].speaker == "Kyle Chan"
+
+
+def test_pronouns_in_follow_ups_resolve_to_the_person_asked_about():
+    history = [{"role": "user", "content": "What did Kyle Chan say about state support?"}]
+    assert rewrite("What else did he say about investing?", history) == "What else did Kyle Chan say about investing?"
+    laws = [{"role": "user", "content": "What fines does the EU AI Act set for prohibited practices?"}]
+    assert rewrite("And what is the fine for misleading the authorities?", laws).endswith("(EU AI Act)?")
