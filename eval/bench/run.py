@@ -177,7 +177,8 @@ def worker(name: str, paths: list[Path], work: Path, quick: bool) -> dict:
         from rag.embed import get_embedder
 
         emb = get_embedder(settings.embed_model, settings.embed_backend, settings.embed_batch)
-        emb.model, emb.tokenizer  # noqa: B018 - load the model outside the timed ingestion
+        emb.encode(["load the model outside the timed ingestion"])
+        emb.count_tokens(["and the tokenizer"])
         res["embed_backend"] = emb.describe() if hasattr(emb, "describe") else settings.embed_backend
         res["model_load_s"] = time.perf_counter() - t0
         rss_before, cpu0, busy0 = rss_mb(), cpu_s(), machine_busy()
