@@ -29,6 +29,8 @@ from .settings import Settings, get_settings
 from .speakers import quotes_of, speaker_at
 from .structure import label_at
 from .types import Answer, Citation, Passage, SentenceCheck
+from .faithfulness import is_claim
+from .lexical import tokenize
 from .verify import check_sentence
 
 _MARK = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -178,7 +180,10 @@ class Assistant:
                     produced = produced or d.check.supported
                     yield d
             except LLMError as e:
-                notes.append(f"The language model failed ({e}); showing quotes from the sources instead.")
+                if produced:
+                    notes.append(f"The language model failed mid-answer ({e}); only its verified sentences are shown.")
+                else:
+                    notes.append(f"The language model failed ({e}); showing quotes from the sources instead.")
             if not produced and not any("language model failed" in n for n in notes):
                 notes.append("No sentence of the model's answer could be verified against the sources; "
                              "showing quotes from the sources instead.")
@@ -263,6 +268,9 @@ class Assistant:
         claim = _strip_marks(sentence)
         if NOT_IN_SOURCES.lower() in claim.lower() or len(claim) < 3:
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "model said the sources do not answer"))
+        if len(tokenize(claim)) < 2 or not is_claim(claim):
+            # "The answer is:" or "Yes." says nothing a quote could support: never shown as an answer.
+            return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "not a claim"))
         evidence = lambda ns: [self._evidence_text(passages[n - 1]) for n in ns]  # noqa: E731
         if len(cited) > 1:
             together = check_sentence(claim, evidence(cited), self.index.embedder)
@@ -285,7 +293,8 @@ class Assistant:
         """A passage plus the attribution of any quotation in it (so 'Kyle Chan said' can be verified)."""
         doc_text = self.index.docs[p.doc_id]["text"]
         q = speaker_at(doc_text, p.start, p.end)
-        return p.text + (f"\n(Quoted speaker: {q.speaker}, {q.role})" if q else "")
+        where = f"\n({p.title}{', ' + p.section if p.section else ''}, {p.date})"
+        return p.text + where + (f"\n(Quoted speaker: {q.speaker}, {q.role})" if q else "")
 
     # --------------------------------------------------------------- assembly
     def _assemble(self, question: str, passages: list[Passage], drafts: list["Draft"], notes: list[str],

@@ -349,8 +349,6 @@ def test_assistant_uses_a_flaky_endpoint_after_its_retry(server, index):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="rag/answer.py Assistant._drafts notes 'showing quotes from the sources "
-                   "instead' on every LLMError, even when verified model sentences were kept and no quotes follow")
 def test_a_stream_cut_after_a_verified_sentence_shows_only_verified_text_and_says_so(server, index):
     answer = _assistant(index, client(server.url("halfway-after-a-sentence"))).ask(QUESTION)
     assert not answer.refused
@@ -434,8 +432,6 @@ def _content(text: str) -> set[str]:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="rag/verify.py check_sentence (soft score from rag/faithfulness.py) rates a "
-                   "sentence with no content words ('The answer is:', 'Yes.') as supported (~0.96)")
 def test_a_model_that_says_nothing_is_not_an_answer(server, index):
     answer = _assistant(index, client(server.url("vacuous"))).ask(QUESTION)
     for s in answer.sentences:
