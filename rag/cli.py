@@ -171,6 +171,8 @@ def ask(
     k: Optional[int] = typer.Option(None, "-k", help="Passages to read."),
     questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL of {\"id\",\"question\",\"history\"?}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per line)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use only sources published by this date (YYYY-MM-DD)."),
+    fmt: str = typer.Option("text", "--format", help="text, markdown, table (comparisons as a table) or json."),
     index: Optional[Path] = IndexOpt,
 ) -> None:
     """Answer with verified, cited quotes — or say the sources don't cover it.
@@ -188,16 +190,30 @@ def ask(
     assistant = Assistant.open(settings.index, settings=settings)
     for item in items:
         try:
-            answer = assistant.ask(item["question"], history=item.get("history"), filters=filters, k=k)
+            answer = assistant.ask(item["question"], history=item.get("history"), filters=filters, k=k,
+                                   as_of=item.get("as_of") or as_of)
         except InputError as e:
             if not questions:
                 raise
             print(json.dumps({**_id(item), "question": item["question"], "error": str(e)}), flush=True)
             continue
-        if as_json or questions:
+        if as_json or questions or fmt == "json":
             print(json.dumps({**_id(item), **answer.to_json()}, ensure_ascii=False), flush=True)
+        elif fmt in ("markdown", "table"):
+            print(answer_markdown(answer))
         else:
             _print_answer(answer)
+
+
+def answer_markdown(answer) -> str:
+    """The answer (a table for comparisons) followed by its numbered sources with their quotes."""
+    lines = [answer.text, ""]
+    lines += [f"> note: {n}" for n in answer.notes]
+    for c in answer.citations:
+        where = ", ".join(x for x in [c.section or "", f"p. {c.page}" if c.page else "", c.date, c.tier or ""] if x)
+        who = f" — {c.speaker}" if c.speaker else ""
+        lines.append(f"[{c.n}] **{c.title}** ({where}){who}: “{' '.join(c.quote.split())}” {c.source or ''}".rstrip())
+    return "\n".join(lines)
 
 
 def _id(item: dict[str, Any]) -> dict[str, Any]:
