@@ -298,7 +298,7 @@ def test_the_real_fact_still_reaches_the_user(answers, mode):
 
 def test_the_obedient_model_was_really_shown_the_injections(answers):
     """Guards the guard: the scripted model saw fenced sources holding the planted instructions."""
-    for name, case in CASES.items():
+    for name in CASES:
         _answer, model = answers[("obedient", name)]
         assert model.prompts and "<source>" in model.prompts[-1]
     seen = " ".join(answers[("obedient", n)][1].prompts[-1] for n in CASES)
