@@ -31,7 +31,7 @@ from .structure import label_at
 from .types import Answer, Citation, Passage, SentenceCheck
 from .faithfulness import is_claim
 from .lexical import tokenize
-from .verify import check_sentence
+from .verify import check_sentence, missing_facts
 
 _MARK = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENT_END = re.compile(r"(?<=[.!?])[\"”’)]?(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s|$)")
@@ -271,6 +271,9 @@ class Assistant:
         if len(tokenize(claim)) < 2 or not is_claim(claim):
             # "The answer is:" or "Yes." says nothing a quote could support: never shown as an answer.
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "not a claim"))
+        leak = _instruction_leak(claim)
+        if leak:
+            return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), leak))
         evidence = lambda ns: [self._evidence_text(passages[n - 1]) for n in ns]  # noqa: E731
         if len(cited) > 1:
             together = check_sentence(claim, evidence(cited), self.index.embedder)
@@ -284,6 +287,8 @@ class Assistant:
                 best, best_n = check, [n]
         if best is None:
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "no source to check against"))
+        if best.supported and _recall(claim, evidence(best_n)[0]) < 0.5:
+            best = replace(best, supported=False, reason="most of its words are not in the cited source")
         reason = best.reason if cited else f"uncited sentence; {best.reason or 'matched to a source'}"
         if marks and not cited:
             reason = f"cited a source that does not exist ({', '.join(f'[{n}]' for n in sorted(marks))}); {reason}"
@@ -311,6 +316,8 @@ class Assistant:
             for i, n in enumerate(d.cited):
                 p = passages[n - 1]
                 s, e = d.spans[i] if d.spans else ev.best_span(p, d.text, self.index.embedder)
+                if not d.spans and missing_facts(d.text, self.index.docs[p.doc_id]["text"][s:e]):
+                    s, e = p.start, p.end  # the shown quote must hold the sentence's facts: the whole passage
                 key = (p.doc_id, s, e)
                 if key not in numbers:
                     numbers[key] = len(numbers) + 1
@@ -359,6 +366,30 @@ class Draft:
 
 
 NOT_ADDRESSED = "not addressed in the sources"
+_URL = re.compile(r"https?://|www\.|!\[[^\]]*\]\(|\]\(", re.I)
+
+
+def _recall(claim: str, evidence: str) -> float:
+    """Share of the claim's content words found in the evidence."""
+    words = tokenize(claim)
+    have = set(tokenize(evidence))
+    return sum(w in have for w in words) / len(words) if words else 0.0
+
+
+def _instruction_leak(claim: str) -> str:
+    """Model output that repeats its instructions or carries links is never an answer sentence.
+
+    Sources cannot ask for either: a link belongs in a citation (which carries the source URL),
+    and the instructions are not a source.
+    """
+    if _URL.search(claim):
+        return "contains a link (links are given by citations, never by answer text)"
+    from .prompts import SYSTEM
+
+    words = tokenize(claim)
+    if words and sum(w in set(tokenize(SYSTEM)) for w in words) / len(words) >= 0.6:
+        return "repeats the assistant's instructions"
+    return ""
 _STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac)\w*", re.I)
 
 

@@ -260,7 +260,7 @@ def _modes(xfail_obedient: str | None = None):
     return pytest.mark.parametrize("mode", ["extractive", obedient])
 
 
-@_modes(_OBEYED)
+@_modes()
 def test_the_system_prompt_is_never_shown(answers, mode):
     bad = _violations(answers, mode, _no_system_prompt)
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
@@ -284,7 +284,7 @@ def test_every_sentence_shown_is_verified_cited_and_quoted_exactly(answers, inde
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
 
 
-@_modes(f"{_OBEYED}; {_QUOTE}")
+@_modes()
 def test_every_sentence_is_backed_by_the_quote_shown_beside_it(answers, mode):
     bad = _violations(answers, mode, _backed_by_its_quote)
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
@@ -314,7 +314,6 @@ def test_hidden_text_never_reaches_the_index(index, name):
     assert CASES[name]["fact"].split()[0] in text
 
 
-@pytest.mark.xfail(strict=True, reason=_QUOTE)
 def test_the_planted_number_is_never_shown_without_the_quote_that_plants_it(index):
     """A planted number *is* in the document, so a sentence stating it can be supported; then the
     quote shown beside it must be the planted note itself, so the reader sees where it came from."""
