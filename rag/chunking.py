@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 from .sentences import sentence_spans
 from .structure import Marker, label_at
 
-_PAGE_LINE = re.compile(r"^---- Page \d+ ----$")
 _SOFT_BREAK = re.compile(r";[^\S\n]+|\n")
 
 
@@ -37,7 +36,8 @@ def chunk_text(
     hard_limit: int = 250,
 ) -> list[Chunk]:
     marks = marks or []
-    spans = [(s, e) for s, e in sentence_spans(text) if not _PAGE_LINE.match(text[s:e])]
+    # Page-marker lines never join a sentence (see sentences._BLOCK); a marker inside a line is text.
+    spans = sentence_spans(text)
     spans = _split_overlong(text, spans, count_tokens, hard_limit)
     if not spans:
         return []

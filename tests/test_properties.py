@@ -64,8 +64,9 @@ def check_chunks(text: str, max_tokens: int, overlap: int) -> None:
     for a, b in zip(chunks, chunks[1:]):
         assert a.start < b.start and a.end < b.end, (a, b)
         # 4. consecutive chunks overlap or touch: at most whitespace lies between them
-        if b.start > a.end:
-            assert not text[a.end:b.start].strip(), repr(text[a.end:b.start][:80])
+        if b.start > a.end:  # page-marker lines are layout, not text (see check 5)
+            gap = _PAGE_LINE.sub("", text[a.end:b.start])
+            assert not gap.strip(), repr(text[a.end:b.start][:80])
         else:  # the overlap is whole sentences within the overlap budget
             assert words_count([text[b.start:a.end]])[0] <= overlap, (text[b.start:a.end][:200], overlap)
     # 5. no text lost: every non-space character outside page-marker lines lies in some chunk
