@@ -110,6 +110,8 @@ class Assistant:
                 query = f"{query} {policy.STATUS_WORDS}"
             found = self.index.retrieve(query, k=k or max(self.settings.k, 6), filters=part.filters)
             found += [p for p in self._status_evidence(status_docs, part.filters) if p.pid not in {f.pid for f in found}]
+            quoted = self._speaker_passages(part.question, part.filters)
+            found += [p for p in quoted if p.pid not in {f.pid for f in found}]
             offset = len(passages)
             passages.extend(found)
             scored = self._score(query, found, the_plan.latest)
@@ -117,7 +119,8 @@ class Assistant:
                 _boost_status(scored, [a.lstrip("=").lower() for d in status_docs for a in doc_aliases(self.index)[d]])
             timings["retrieve"] += (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
-            if not answerable(part.question, scored, self.index):
+            # A question about what a quoted person said is answered by their quotes.
+            if not (answerable(part.question, scored, self.index) or (quoted and scored)):
                 unanswered.append(part.label)
                 continue
             limit = 2 if the_plan.kind == "comparison" else 3
@@ -141,6 +144,24 @@ class Assistant:
         elif answer.refused:
             yield answer.text
         yield answer
+
+    def _speaker_passages(self, question: str, filters: dict[str, Any] | None, limit: int = 4) -> list[Passage]:
+        """'What did Kyle Chan say about ...?': the passages holding that person's quotations."""
+        from .retrieve import allowed_mask
+
+        mask = allowed_mask(self.index, filters)
+        out: list[Passage] = []
+        for doc_id, d in self.index.docs.items():
+            for q in quotes_of(d["text"]):
+                name = q.speaker
+                if name not in question and not re.search(rf"\b{re.escape(name.split()[-1])}\b", question):
+                    continue
+                for pid in np.flatnonzero(self.index.doc_of == doc_id):
+                    row = self.index._rows[pid]
+                    if row[2] <= q.start < row[3] and (mask is None or mask[pid]):
+                        out.append(self.index.passage(int(pid)))
+                        break
+        return out[:limit]
 
     def _status_evidence(self, doc_ids: list[str], filters: dict[str, Any] | None) -> list[Passage]:
         """Passages of *other* documents that speak of revoking or replacing the named ones."""
