@@ -332,7 +332,7 @@ def table(results: dict[str, dict]) -> str:
     rows = [
         ("passages", "passages", "{:.0f}", None),
         ("ingestion passages/s", "passages_per_s", "{:.1f}", "higher"),
-        ("ingestion MB/s", "mb_per_s", "{:.3f}", "higher"),
+        ("ingestion MB/s", "mb_per_s", "{:.4f}", "higher"),
         ("ingestion time (s)", "ingest_s", "{:.1f}", "lower"),
         ("peak RSS (MB)", "peak_rss_ingest_mb", "{:.0f}", "lower"),
         ("index on disk (MB)", "index_mb", "{:.1f}", "lower"),
@@ -358,12 +358,46 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def results_section(results_path: Path, scale_path: Path) -> str:
+    """The README's results section, rendered from results.json (and scale.json when present)."""
+    doc = json.loads(results_path.read_text(encoding="utf-8"))
+    m, res = doc["machine"], doc["results"]
+    ours = res["ours"]
+    lines = [
+        "## Results",
+        "",
+        f"Measured {m['date']} at commit `{m['commit']}` on {m['nproc']} cores ({m['cpu']}), "
+        f"{m['memory_gib']} GiB, Python {m['python']}; embedding: {ours.get('embed_backend', '?')}; "
+        f"{ours['questions']} golden questions ({ours['questions_file']}); "
+        f"{doc.get('repeat', 1)} round(s), each pipeline's fastest kept.",
+        "",
+        doc.get("table_markdown") or table(res),
+        "",
+    ]
+    for name, c in doc.get("cold_start", {}).items():
+        if "median_s" in c:
+            lines.append(f"* cold start `rag {name}` (new process to printed answer): median {c['median_s']:.2f} s "
+                         f"(min {c['min_s']:.2f} s){'' if c['ok'] else ' — the command failed'}")
+        else:
+            lines.append(f"* cold start `rag {name}`: {c['note']}")
+    if scale_path.exists():
+        sc = json.loads(scale_path.read_text(encoding="utf-8"))
+        from scale import report as scale_report  # eval/bench/scale.py
+
+        lines += ["", f"### Scale ({sc['date']}, {sc['nproc']} cores, {sc['total_s'] / 60:.0f} min in all)", "",
+                  scale_report(sc)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller corpus (documents under 200 kB), fewer cold starts")
     ap.add_argument("--json", type=Path, default=ROOT / "eval" / "bench" / "results.json", help="where to write results")
     ap.add_argument("--pipelines", default=",".join(PIPELINES), help="comma-separated subset")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; each pipeline keeps its fastest (least disturbed) one")
     ap.add_argument("--keep", type=Path, help="build indexes here and keep them (default: a temp dir)")
+    ap.add_argument("--readme", action="store_true",
+                    help="print the README results section from --json and scale.json, and run nothing")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -374,21 +408,41 @@ def main() -> None:
         args.out.write_text(json.dumps(res))
         return
 
+    if args.readme:
+        sys.path.insert(0, str(Path(__file__).parent))
+        print(results_section(args.json, args.json.with_name("scale.json")), end="")
+        return
+
     info = machine()
     work = args.keep or Path(tempfile.mkdtemp(prefix="rag-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     try:
-        for name in args.pipelines.split(","):
-            wdir = work / name
-            shutil.rmtree(wdir, ignore_errors=True)
-            wdir.mkdir(parents=True)
-            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-            quiet = wait_quiet()
-            results[name] = run_pipeline(name, wdir, args.quick)
-            results[name]["others_cpu_share_before"] = round(quiet, 3)
-            r = results[name]
-            print(f"[bench] {name}: {r['passages']} passages in {r['ingest_s']:.1f}s, hit@5 {r['hit@5']}", file=sys.stderr)
+        for rep in range(args.repeat):
+            for name in args.pipelines.split(","):
+                wdir = work / name
+                shutil.rmtree(wdir, ignore_errors=True)
+                wdir.mkdir(parents=True)
+                print(f"[bench] {name} (round {rep + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
+                quiet = wait_quiet()
+                r = run_pipeline(name, wdir, args.quick)
+                r["others_cpu_share_before"] = round(quiet, 3)
+                print(f"[bench] {name}: {r['passages']} passages in {r['ingest_s']:.1f}s "
+                      f"(others used {r['others_cpu_share']:.0%} of the CPU), hit@5 {r['hit@5']}", file=sys.stderr)
+                # Rounds alternate pipelines so that each meets the machine's other load alike;
+                # each keeps its least disturbed (fastest) ingestion and its fastest query run.
+                prev = results.get(name)
+                r["ingest_s_rounds"] = (prev or {}).get("ingest_s_rounds", []) + [round(r["ingest_s"], 2)]
+                if prev is not None and prev["ingest_s"] <= r["ingest_s"]:
+                    prev["ingest_s_rounds"] = r["ingest_s_rounds"]
+                    if r["latency_p50_ms"] < prev["latency_p50_ms"]:
+                        for key in ("latency_p50_ms", "latency_p95_ms", "others_cpu_share_queries"):
+                            prev[key] = r[key]
+                    r = prev
+                elif prev is not None and prev["latency_p50_ms"] < r["latency_p50_ms"]:
+                    for key in ("latency_p50_ms", "latency_p95_ms", "others_cpu_share_queries"):
+                        r[key] = prev[key]
+                results[name] = r
         cold = {}
         if "ours" in results:
             items, _ = questions(args.quick)
@@ -399,7 +453,7 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    doc = {"machine": info, "quick": args.quick, "results": results, "cold_start": cold}
+    doc = {"machine": info, "quick": args.quick, "repeat": args.repeat, "results": results, "cold_start": cold}
     if "ours" in results and len(results) == len(PIPELINES):
         text = table(results)
         doc["table_markdown"] = text
