@@ -27,7 +27,7 @@ from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .speakers import quotes_of, speaker_at
-from .structure import label_at
+from .structure import label_at, top_level
 from .types import Answer, Citation, Passage, SentenceCheck
 from .faithfulness import is_claim
 from .lexical import tokenize
@@ -470,7 +470,7 @@ def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evide
     refs = references(question)
     if not refs:
         return scored
-    inside = [e for e in scored if (e.passage.section or "").split("(")[0].strip() in refs
+    inside = [e for e in scored if top_level(e.passage.section) in refs
               and e.passage.section is not None]
     if not inside:
         return scored

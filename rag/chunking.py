@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .sentences import sentence_spans
-from .structure import Marker, label_at
+from .structure import Marker, is_part, label_at
 
 _SOFT_BREAK = re.compile(r";[^\S\n]+|\n")
 
@@ -42,7 +42,7 @@ def chunk_text(
     if not spans:
         return []
     sizes = count_tokens([text[s:e] for s, e in spans])
-    top_starts = {m.offset for m in marks if "(" not in m.label}
+    top_starts = {m.offset for m in marks if is_part(m.label)}
     sec_bounds = sorted(top_starts)
 
     chunks: list[Chunk] = []

@@ -7,6 +7,8 @@ files); ``Index.add``/``Index.remove`` change it in place for uploads. Both go t
 
 from __future__ import annotations
 
+import bisect
+
 import fcntl
 import hashlib
 import json
@@ -50,8 +52,13 @@ class _Doc:
     vectors: np.ndarray | None  # None until embedded
 
 
+# Bump when what a passage's vector is made of changes (chunking rules, the embedded header), so a
+# rebuild re-embeds instead of mixing old and new vectors.
+PASSAGE_VERSION = 2
+
+
 def _fingerprint(settings: Settings, model: str) -> str:
-    return f"{store.FORMAT}:{model}:{settings.chunk_tokens}:{settings.overlap_tokens}"
+    return f"{store.FORMAT}:{model}:{settings.chunk_tokens}:{settings.overlap_tokens}:p{PASSAGE_VERSION}"
 
 
 class Index:
@@ -259,16 +266,33 @@ def _chunk(doc: Document, digest: str, embedder: Embedder, settings: Settings) -
     return _Doc(row, spans, None)
 
 
-def embed_text(title: str, section: str | None, text: str) -> str:
-    """What the embedding model sees: a short title/section header, then the passage itself."""
+def embed_text(title: str, section: str | None, text: str, heading: str | None = None) -> str:
+    """What the embedding model sees: a short title and section heading, then the passage itself.
+
+    The heading ("3.3.4 Artificial intelligence sandboxes and testbeds", "Article 5 Prohibited AI
+    practices") says what a passage is about when its own sentences don't repeat it.
+    """
     head = " ".join(title.split()[:12])
-    return f"{head} {section}\n{text}" if section else f"{head}\n{text}"
+    label = heading or section
+    return f"{head} {label}\n{text}" if label else f"{head}\n{text}"
+
+
+def heading_finder(doc: dict[str, Any]) -> Callable[[int], str | None]:
+    """offset -> the heading text of the part it sits in (None before the first heading)."""
+    heads = headings(doc["text"], doc["marks"])
+    offsets = [h[0] for h in heads]
+
+    def at(offset: int) -> str | None:
+        i = bisect.bisect_right(offsets, offset) - 1
+        return heads[i][2] if i >= 0 else None
+    return at
 
 
 def _embed(fresh: dict[str, _Doc], embedder: Embedder, progress: Progress | None, report: BuildReport) -> None:
     jobs = [(d, i) for d in fresh.values() for i in range(len(d.spans))]
-    texts = [embed_text(d.doc["meta"].get("title", ""), d.spans[i][3], d.doc["text"][d.spans[i][0]:d.spans[i][1]])
-             for d, i in jobs]
+    finders = {id(d): heading_finder(d.doc) for d in fresh.values()}
+    texts = [embed_text(d.doc["meta"].get("title", ""), d.spans[i][3], d.doc["text"][d.spans[i][0]:d.spans[i][1]],
+                        finders[id(d)](d.spans[i][0])) for d, i in jobs]
     # Longest first over the whole build (not per slice), so each batch holds texts of like length and
     # little is spent on padding; slices only pace the progress callback.
     order = sorted(range(len(texts)), key=lambda j: -len(texts[j]))
@@ -300,9 +324,11 @@ def _write(index_dir: Path, docs: dict[str, _Doc], embedder: Embedder, settings:
     vecs: list[np.ndarray] = []
     for doc_id in order:
         d = docs[doc_id]
+        heading_at = heading_finder(d.doc)
         for (s, e, page, section) in d.spans:
             rows.append((len(rows), doc_id, s, e, page, section))
-            texts.append(f"{section or ''} {d.doc['text'][s:e]}")
+            heading = heading_at(s)
+            texts.append(f"{section or ''} {heading if heading and heading != section else ''} {d.doc['text'][s:e]}")
         if d.spans:
             vecs.append(np.asarray(d.vectors, dtype=np.float32))
     vectors = np.concatenate(vecs) if vecs else np.zeros((0, 384), dtype=np.float32)

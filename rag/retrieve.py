@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dense
+from .structure import top_level
 
 if TYPE_CHECKING:
     from .index import Index
@@ -150,7 +151,7 @@ def _section_ranking(index: "Index", refs: list[str], mask: np.ndarray | None, q
     hits = []
     for pid, row in enumerate(index._rows):
         section = row[5] or ""
-        top = section.split("(")[0].strip()
+        top = top_level(section)
         if top in refs and (mask is None or mask[pid]) and (not named or row[1] in named):
             hits.append(pid)
     return hits[:20]
@@ -178,7 +179,7 @@ def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, nam
         if named and doc_id not in named:
             continue
         pids = [pid for pid, row in enumerate(index._rows)
-                if row[1] == doc_id and (row[5] or "").split("(")[0].strip() == label and (mask is None or mask[pid])]
+                if row[1] == doc_id and top_level(row[5]) == label and (mask is None or mask[pid])]
         out.extend(pids[:8])
     return out
 

@@ -42,7 +42,48 @@ def markers(text: str) -> list[Marker]:
         return _eu_markers(text)
     if kind == "us":
         return _us_markers(text)
-    return [Marker(m.start(), m.group(2).strip()[:80]) for m in _MD_HEAD.finditer(text)]
+    return _generic_markers(text)
+
+
+# Reports and frameworks converted from PDF: numbered headings ("3.3.4 Artificial intelligence
+# sandboxes"), NIST AI RMF categories ("GOVERN 1.2:") and numbered paragraphs ("97. We intend ..."),
+# the way UK white papers are cited. Table-of-contents lines end in a page number and are skipped.
+_NUM_HEAD = re.compile(r"^[^\S\n]*(\d{1,2}(?:\.\d{1,2}){1,3}\.?|\d{1,2}\.)[^\S\n]+([A-Z][^\n]{2,100}?)[^\S\n]*$", re.M)
+_NIST_CAT = re.compile(r"^(GOVERN|MAP|MEASURE|MANAGE) (\d{1,2}(?:\.\d{1,2})?):", re.M)
+_PARA = re.compile(r"^(\d{1,3})\.[^\S\n]+(?=[A-Z])", re.M)
+
+
+def _is_heading(m: re.Match, text: str) -> bool:
+    number, head = m.group(1).rstrip("."), m.group(2)
+    if head[-1] in ".,;:?!" or re.search(r"\s\d+$|\.{3}", head) or len(head.split()) > 14:
+        return False
+    if "." not in number and (len(head) > 60 or len(head.split()) > 9):
+        return False  # a wrapped first line of a numbered paragraph, not a heading
+    following = text[m.end():m.end() + 200].lstrip("\n ")
+    return not following[:1].islower()
+
+
+def _generic_markers(text: str) -> list[Marker]:
+    out = [Marker(m.start(), m.group(2).strip()[:80]) for m in _MD_HEAD.finditer(text)]
+    heads = [m for m in _NUM_HEAD.finditer(text) if _is_heading(m, text)]
+    out += [Marker(m.start(), f"Sec. {m.group(1).rstrip('.')}") for m in heads]
+    out += [Marker(m.start(), f"{m.group(1)} {m.group(2)}") for m in _NIST_CAT.finditer(text)]
+    head_at = {m.start() for m in heads}
+    last = 0
+    section_marks = sorted(out, key=lambda mk: mk.offset)
+    for m in _PARA.finditer(text):
+        n = int(m.group(1))
+        if m.start() in head_at or n != last + 1:
+            continue
+        first = re.split(r"(?<=[.?!])\s", text[m.end():m.end() + 400], maxsplit=1)[0]
+        if first.rstrip().endswith("?"):
+            continue  # a numbered consultation question, not a paragraph
+        last = n
+        sec = label_at(section_marks, m.start())
+        out.append(Marker(m.start(), f"{sec}, para. {n}" if sec else f"para. {n}"))
+    if last < 20:  # a few numbered lines are a list; white papers number every paragraph
+        out = [mk for mk in out if "para. " not in mk.label]
+    return sorted(out, key=lambda mk: mk.offset)
 
 
 def _eu_markers(text: str) -> list[Marker]:
@@ -114,7 +155,12 @@ def top_level(label: str | None) -> str | None:
     """'Art. 5(1)(a)' -> 'Art. 5'; 'Sec. 4.2(b)' -> 'Sec. 4.2'."""
     if not label:
         return label
-    return label.split("(")[0].strip()
+    return re.split(r"\(|, ", label)[0].strip()
+
+
+def is_part(label: str | None) -> bool:
+    """A top-level part (article, section, annex, recital) where a new passage starts."""
+    return bool(label) and top_level(label) == label and not label.startswith("para. ")
 
 
 def headings(text: str, marks: list[Marker] | list[tuple[int, str]]) -> list[tuple[int, str, str]]:
@@ -122,7 +168,7 @@ def headings(text: str, marks: list[Marker] | list[tuple[int, str]]) -> list[tup
     out = []
     for m in marks:
         offset, label = (m if isinstance(m, tuple) else (m.offset, m.label))
-        if "(" in label or label.startswith("Recital"):
+        if not is_part(label) or label.startswith("Recital"):
             continue
         lines = [ln.strip() for ln in text[offset:offset + 400].split("\n") if ln.strip()]
         if not lines:
