@@ -40,13 +40,14 @@ def default_gguf() -> str:
 
 
 @lru_cache(maxsize=2)
-def _load_llama(path: str, n_ctx: int):
+def _load_llama(path: str, n_ctx: int, n_threads: int = 0):
     from llama_cpp import Llama
 
     if not os.path.isfile(path):
         raise LLMError(f"GGUF model not found: {path}")
+    threads = n_threads if n_threads > 0 else max(1, os.cpu_count() or 1)
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=max(1, os.cpu_count() or 1), verbose=False, seed=0)
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, verbose=False, seed=0)
     except Exception as e:  # llama.cpp reports a bad file as a ValueError/RuntimeError
         raise LLMError(f"cannot load GGUF model {path}: {str(e).splitlines()[0][:160]}") from None
 
@@ -54,9 +55,10 @@ def _load_llama(path: str, n_ctx: int):
 class LocalGGUF:
     """A GGUF model run in-process by llama-cpp-python (default: bundled SmolLM2-135M-Instruct)."""
 
-    def __init__(self, model_path: str = "", n_ctx: int = 4096):
+    def __init__(self, model_path: str = "", n_ctx: int = 4096, n_threads: int = 0):
         self.model_path = model_path or default_gguf()
         self.n_ctx = n_ctx
+        self.n_threads = n_threads  # 0 = every core; batch jobs on a shared machine pass 1
         self.name = f"local:{os.path.basename(self.model_path)}"
         # A 135M model loses the thread in a long prompt: give small models the top 3 passages, short.
         small = os.path.getsize(self.model_path) < 500e6 if os.path.isfile(self.model_path) else False
@@ -64,7 +66,7 @@ class LocalGGUF:
         self._lock = threading.Lock()  # one llama.cpp context is not safe to share across threads
 
     def stream(self, messages: Messages, max_tokens: int = 400) -> Iterator[str]:
-        llama = _load_llama(self.model_path, self.n_ctx)
+        llama = _load_llama(self.model_path, self.n_ctx, self.n_threads)
         with self._lock:
             try:
                 for chunk in llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
@@ -214,13 +216,13 @@ def _sse_pieces(resp) -> Iterator[tuple[str, bool]]:
 
 
 def make_generator(mode: str, model: str = "", base_url: str = "", api_key_env: str = "OPENAI_API_KEY",
-                   timeout: float = 60.0, retries: int = 2) -> Generator | None:
+                   timeout: float = 60.0, retries: int = 2, n_threads: int = 0) -> Generator | None:
     """``None`` means extractive: no language model at all."""
     mode = (mode or "extractive").lower()
     if mode == "extractive":
         return None
     if mode == "local":
-        return LocalGGUF(model)
+        return LocalGGUF(model, n_threads=n_threads)
     if mode == "openai":
         return OpenAICompatible(base_url or os.environ.get("OPENAI_BASE_URL", ""), model, api_key_env, timeout, retries)
     raise LLMError(f"unknown generator '{mode}': use extractive, local or openai")

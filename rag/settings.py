@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
     llm_timeout: float = Field(60.0, description="Seconds before an LLM request is abandoned.")
     llm_retries: int = Field(2, description="Retries on a failing LLM endpoint before falling back.")
+    llm_threads: int = Field(0, description="CPU threads for a local GGUF model (0 = every core).")
     max_question_chars: int = Field(2000, description="Longer questions are rejected.")
     max_upload_mb: float = Field(50.0, description="Largest file accepted by ingestion/upload.")
     faiss_kind: str = Field("auto", description="auto, flat, hnsw or ivfpq.")
