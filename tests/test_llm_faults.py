@@ -10,30 +10,19 @@ SmolLM2 model.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from rag.errors import LLMError
 from rag.llm import OpenAICompatible
 
-from .conftest import SEED_ID
+from .conftest import SEED_ID, free_port
 
 QUESTION = "What did Kyle Chan say about state support?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _event(text: str | None = None, finish: str | None = None) -> bytes:
@@ -363,39 +352,7 @@ def test_a_stream_cut_after_a_verified_sentence_shows_only_verified_text_and_say
 
 
 # ------------------------------------------------------------- the real llama.cpp server
-@pytest.fixture(scope="module")
-def llama_server():
-    from rag.llm import default_gguf
-
-    port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", default_gguf(), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "4096", "--verbose", "False"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode(errors='replace')[-1500:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer /v1/models within 90 s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
+# (the `llama_server` fixture lives in conftest.py: tests/test_judge.py uses the same server)
 @pytest.mark.timeout(180)
 def test_real_llama_cpp_server_streams_a_reply(llama_server):
     gen = OpenAICompatible(base_url=llama_server, timeout=60, retries=0)
