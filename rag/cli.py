@@ -334,23 +334,83 @@ def eval_run(
 def eval_faithfulness(
     input: Path = typer.Option(..., "--input", help="JSONL: {\"id\", \"question\"?, \"context\": str|[str], \"answer\"}."),
     as_json: bool = typer.Option(False, "--json", help="One JSON result per line."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Also ask an LLM judge: local (GGUF) or openai."),
+    model: Optional[str] = typer.Option(None, "--model", help="Judge model: GGUF path (local) or model name (openai)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Judge endpoint, OpenAI-compatible (…/v1)."),
+    combine: Optional[str] = typer.Option(None, "--combine", help="With --judge: and (flag only what both tiers "
+                                          "flag) or or (flag what either flags); both verdicts are kept."),
 ) -> None:
     """Score whether answers are supported by their contexts (offline, milliseconds per answer).
 
     Output per line: {"id", "score" (0..1, faithful), "hallucinated", "unsupported": [sentences]}.
-    Example: [bold]rag eval faithfulness --input answers.jsonl --json[/bold]
+    With --judge, an LLM splits each answer into claims and checks each against the context instead
+    (slower; its agreement with human labels is in eval/faithfulness/REPORT.md): the same fields
+    ("unsupported" lists claims) plus "judge": {"claims", "supported", "unknown", "model", ...}.
+    Examples:
+      [bold]rag eval faithfulness --input answers.jsonl --json[/bold]
+      [bold]rag eval faithfulness --input answers.jsonl --judge openai --base-url http://127.0.0.1:11434/v1 --model qwen2.5:7b[/bold]
     """
-    from .faithfulness import score_records
-
     records = list(read_jsonl(input, "answer"))
-    for rec in score_records(records):
+    if judge is None:
+        if combine or model or base_url:
+            raise InputError("--combine, --model and --base-url configure the LLM judge: add --judge local or --judge openai")
+        from .faithfulness import score_records
+
+        results = score_records(records)
+    else:
+        results = _judge_results(records, judge, model, base_url, combine)
+    errors = 0
+    for rec in results:
+        errors += "error" in rec
         if as_json:
             print(json.dumps(rec, ensure_ascii=False), flush=True)
         else:
-            flag = "HALLUCINATED" if rec["hallucinated"] else "ok"
-            out.print(f"{rec['id']}: {flag} (faithful {rec['score']:.2f})", highlight=False)
-            for u in rec["unsupported"]:
-                out.print(f"    unsupported: {u}", highlight=False, markup=False)
+            _print_faithfulness(rec)
+    if errors:
+        err.print(f"{errors} of {len(records)} answers could not be judged (see their \"error\")", highlight=False)
+        raise typer.Exit(1)
+
+
+def _judge_results(records: list[dict[str, Any]], judge: str, model: str | None, base_url: str | None,
+                   combine: str | None) -> Iterator[dict[str, Any]]:
+    from .evaluation.judge import COMBINE_RULES, ClaimJudge, judge_records
+    from .llm import make_generator
+
+    if judge not in ("local", "openai"):
+        raise InputError(f"--judge {judge}: use local (a GGUF model) or openai (an OpenAI-compatible endpoint)")
+    if combine is not None and combine not in COMBINE_RULES:
+        raise InputError(f"--combine {combine}: use and or or")
+    settings = _settings(llm=judge, model=model, base_url=base_url)
+    gen = make_generator(judge, settings.model, settings.base_url, settings.api_key_env, settings.llm_timeout,
+                         settings.llm_retries, settings.llm_threads)
+    if judge == "openai" and not getattr(gen, "base_url", ""):
+        raise InputError("--judge openai needs an endpoint: pass --base-url (e.g. http://127.0.0.1:11434/v1) "
+                         "or set RAG_BASE_URL")
+    path = getattr(gen, "model_path", "")
+    if judge == "local" and not Path(path).is_file():
+        raise InputError(f"--model {path}: no such GGUF file")
+    return judge_records(records, ClaimJudge(gen), combine)
+
+
+def _print_faithfulness(rec: dict[str, Any]) -> None:
+    if "error" in rec:
+        out.print(f"{rec['id']}: ERROR {rec['error']}", highlight=False, markup=False)
+        return
+    flag = "HALLUCINATED" if rec["hallucinated"] else "ok"
+    line = f"{rec['id']}: {flag} (faithful {rec['score']:.2f})"
+    j = rec.get("judge")
+    if j:
+        line += f"; judge {j['model']}: {j['supported']}/{j['claims']} claims supported"
+        line += f", {j['unknown']} unreadable" if j["unknown"] else ""
+        line += "" if j["decomposition"] == "llm" else f", claims = {j['decomposition']}"
+    if "learned" in rec:
+        learned, judged = rec["learned"], rec["judge"]
+        line += (f"; {rec['combine']} of learned ({'flags' if learned['hallucinated'] else 'passes'}, "
+                 f"{learned['score']:.2f}) and judge ({'flags' if judged['hallucinated'] else 'passes'}, "
+                 f"{judged['score']:.2f})")
+    out.print(line, highlight=False, markup=False)
+    for u in rec["unsupported"]:
+        out.print(f"    unsupported: {u}", highlight=False, markup=False)
 
 
 def _check_question(question: str | None, settings) -> str:
