@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .definitions import asked_terms, defines
 from .lexical import tokenize
 from .sentences import sentence_spans
 from .types import Passage
@@ -115,12 +116,15 @@ def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
     vecs = embedder.encode([question] + [" ".join(e.text.split()) for e in evidence])
     sims = vecs[1:] @ vecs[0]
     terms = content_terms(question)
+    terms_defined = asked_terms(question)
     asks_number = bool(re.search(r"\b(how (much|many|long)|what (amount|share|percent)|when|which year|fine|budget|"
                                  r"threshold|deadline|cost)\b", question, re.I))
     for e, sim in zip(evidence, sims):
         e.sim = float(sim)
         e.coverage = coverage(terms, e.text)
         bonus = 0.05 if asks_number and _NUM.search(e.text) else 0.0
+        if terms_defined and defines(terms_defined, e.text, e.passage.text):
+            bonus += 0.4  # the defining line ("‘deployer’ means ...") beats sentences that use the term
         # Retrieval rank carries document-level signals (BM25 on section + title) the sentence alone lacks.
         e.score = 0.55 * e.sim + 0.35 * e.coverage + bonus + 0.05 / (1 + e.passage_index)
     return sorted(evidence, key=lambda e: -e.score)

@@ -54,7 +54,7 @@ class _Doc:
 
 # Bump when what a passage's vector is made of changes (chunking rules, the embedded header), so a
 # rebuild re-embeds instead of mixing old and new vectors.
-PASSAGE_VERSION = 2
+PASSAGE_VERSION = 3
 
 
 def _fingerprint(settings: Settings, model: str) -> str:
@@ -324,11 +324,9 @@ def _write(index_dir: Path, docs: dict[str, _Doc], embedder: Embedder, settings:
     vecs: list[np.ndarray] = []
     for doc_id in order:
         d = docs[doc_id]
-        heading_at = heading_finder(d.doc)
         for (s, e, page, section) in d.spans:
             rows.append((len(rows), doc_id, s, e, page, section))
-            heading = heading_at(s)
-            texts.append(f"{section or ''} {heading if heading and heading != section else ''} {d.doc['text'][s:e]}")
+            texts.append(f"{section or ''} {d.doc['text'][s:e]}")
         if d.spans:
             vecs.append(np.asarray(d.vectors, dtype=np.float32))
     vectors = np.concatenate(vecs) if vecs else np.zeros((0, 384), dtype=np.float32)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dense
+from .definitions import asked_terms, definition_forms, definitions_in
+from .policy import asks_status
 from .structure import top_level
 
 if TYPE_CHECKING:
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
 
 RRF_K = 60
 # Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
-WEIGHTS = {"dense": 1.0, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5}
+WEIGHTS = {"dense": 0.5, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5,
+           "definition": 2.0, "status": 1.5}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
@@ -120,6 +123,11 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
     refs = references(question)
     if refs:
         rankings.append(("section", _section_ranking(index, refs, mask, qvec, named)))
+    defined = definition_ranking(index, question, mask, named)
+    if defined:
+        rankings.append(("definition", defined))
+    if named and asks_status(question):
+        rankings.append(("status", _status_ranking(index, named, mask)))
     heads = _heading_ranking(index, question, mask, named)
     if heads:
         rankings.append(("heading", heads))
@@ -238,9 +246,92 @@ def _mentions(name: str, question: str, normed: str) -> bool:
     return f" {name} " in normed
 
 
-def doc_mentions(index: "Index", question: str) -> list[str]:
+def _named_by_alias(index: "Index", question: str) -> bool:
     q = _norm(question)
-    return [doc_id for doc_id, names in doc_aliases(index).items() if any(_mentions(n, question, q) for n in names)]
+    return any(_mentions(n, question, q) for names in doc_aliases(index).values() for n in names)
+
+
+def doc_mentions(index: "Index", question: str) -> list[str]:
+    """Documents the question names ("the EU AI Act", "EO 14110") or describes ("Trump's January
+    2025 AI executive order")."""
+    q = _norm(question)
+    named = [doc_id for doc_id, names in doc_aliases(index).items() if any(_mentions(n, question, q) for n in names)]
+    return named or [doc_id for doc_id, _words in described_docs(index, question)]
+
+
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]
+_PERSON = re.compile(r"\bPresident\s+(?:[A-Z][a-z]+\s+[A-Z]\.\s+)?([A-Z][a-z]{2,})")  # "Joseph R. Biden", "Biden"
+_KINDS = [  # (words in a question, test on a document's (title, doc_type))
+    (r"fact ?sheet", lambda t, k: t.startswith("fact sheet")),
+    (r"(?:executive )?order|\bEO\b", lambda t, k: k == "executive-order" and "memorandum" not in t and not t.startswith("fact sheet")),
+    (r"memo(?:randum)?", lambda t, k: "memorandum" in t),
+    (r"white paper", lambda t, k: "white paper" in t),
+    (r"guidelines", lambda t, k: "guidelines" in t),
+    (r"framework", lambda t, k: k == "framework"),
+    (r"regulation|act\b", lambda t, k: k == "regulation"),
+]
+_TITLE_STOP = {"artificial", "intelligence", "executive", "order", "memorandum", "states", "united", "american",
+               "america", "leadership", "advancing", "president", "national", "trustworthy", "development"}
+
+
+def described_docs(index: "Index", question: str, min_score: int = 3) -> list[tuple[str, list[str]]]:
+    """Documents a question describes by who issued them, when, and what kind they are.
+
+    Users rarely say "EO 14179"; they say "Trump's January 2025 AI order". Each cue that fits a
+    document's metadata scores; only a clear winner (or two tied) counts as named. Returns each with
+    the question words that described it, so ``focus`` can drop them.
+    """
+    cached = getattr(index, "_title_words", None)
+    if cached is None:
+        counts: dict[str, int] = {}
+        words_of = {}
+        for doc_id, d in index.docs.items():
+            title = str(d["meta"].get("title", ""))
+            people = {w.lower() for m in _PERSON.finditer(title) for w in m.group(0).split()}
+            ws = {w for w in re.findall(r"[a-z]{5,}", title.lower()) if w not in _TITLE_STOP and w not in _MONTHS
+                  and w not in people}
+            words_of[doc_id] = ws
+            for w in ws:
+                counts[w] = counts.get(w, 0) + 1
+        cached = {k: {w for w in v if counts[w] <= 2} for k, v in words_of.items()}
+        index._title_words = cached  # type: ignore[attr-defined]
+    lower = question.lower()
+    years = set(re.findall(r"\b(?:19|20)\d\d\b", question))
+    months = {i + 1 for i, m in enumerate(_MONTHS) if re.search(rf"\b{m}\b", lower)}
+    kinds = [(pat, test) for pat, test in _KINDS if re.search(rf"\b(?:{pat})", question, re.I)]
+    scored = []
+    for doc_id, d in index.docs.items():
+        meta = d["meta"]
+        title = str(meta.get("title", ""))
+        date = str(meta.get("date", ""))
+        score, words = 0, []
+        for person in _PERSON.findall(f"{meta.get('issuer', '')} {title}"):
+            surname = person
+            if re.search(rf"\b{surname}\b", question):
+                score, words = score + 2, words + [surname + "'s", surname]
+                break
+        if years:
+            score += 1 if date[:4] in years else -1
+            words += [y for y in years if y == date[:4]]
+        if months and len(date) >= 7:
+            hit = int(date[5:7]) in months
+            score += 1 if hit else -1
+            words += [_MONTHS[int(date[5:7]) - 1]] if hit else []
+        for pat, test in kinds:
+            if test(title.lower(), str(meta.get("doc_type", ""))):
+                score += 2 if "fact" in pat else 1
+            elif "fact" in pat:
+                score -= 2
+        topic = [w for w in cached.get(doc_id, ()) if re.search(rf"\b{w}", lower)]
+        score += min(len(topic), 2)
+        if score >= min_score:
+            scored.append((score, doc_id, words))
+    if not scored:
+        return []
+    best = max(sc for sc, _d, _w in scored)
+    top = [(doc_id, words) for sc, doc_id, words in scored if sc == best]
+    return top if len(top) <= 2 else []
 
 
 def focus(index: "Index", question: str) -> str:
@@ -250,6 +341,10 @@ def focus(index: "Index", question: str) -> str:
     attract sentences that repeat the Act's title, not sentences that answer.
     """
     q = question
+    for _doc, words in described_docs(index, question) if not _named_by_alias(index, question) else []:
+        for w in sorted(words, key=len, reverse=True):
+            q = re.sub(rf"\b{re.escape(w)}(?!\w)", " ", q, flags=re.I)
+        q = re.sub(r"\b(executive order|order|fact sheet|memorandum|memo)\b", " ", q, flags=re.I)
     for doc_id in doc_mentions(index, question):
         for name in sorted(doc_aliases(index)[doc_id], key=len, reverse=True):
             flags = 0 if name.startswith("=") else re.I
@@ -259,3 +354,60 @@ def focus(index: "Index", question: str) -> str:
     extra = [h for w, h in _HINTS.items() if re.search(rf"\b{w}\b", question, re.I)]
     q = " ".join((q + " " + " ".join(extra)).split())
     return q if len(q.split()) >= 2 else question
+
+
+# ------------------------------------------------------------------ definitions and status
+
+def definition_ranking(index: "Index", question: str, mask: np.ndarray | None, named: list[str],
+                       limit: int = 10) -> list[int]:
+    """Passages that define the asked term: "‘deployer’ means", "the term “X” refers to", "X (HITL) refers to".
+
+    Legal texts define terms in fixed forms; dense retrieval finds passages *about* a term, which in
+    a regulation are many, while the definition itself is one line in Art. 3.
+    """
+    out: list[int] = []
+    for term in asked_terms(question):
+        forms = definition_forms(term)
+        for doc_id, d in index.docs.items():
+            if named and doc_id not in named:
+                continue
+            found = definitions_in(term, d["text"], forms)
+            for offset in sorted(set(found)):
+                pid = _pid_at(index, doc_id, offset)
+                if pid is not None and pid not in out and (mask is None or mask[pid]):
+                    out.append(pid)
+    return out[:limit]
+
+
+def _pid_at(index: "Index", doc_id: str, offset: int) -> int | None:
+    """The passage of ``doc_id`` that starts closest before ``offset`` and contains it."""
+    best = None
+    for pid in np.flatnonzero(index.doc_of == doc_id):
+        _, _d, s, e, *_ = index._rows[pid]
+        if s <= offset < e and (best is None or s > index._rows[best][2]):
+            best = int(pid)
+    return best
+
+
+_STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac|repeal|revis)", re.I)
+
+
+def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, limit: int = 10) -> list[int]:
+    """Passages of *other* documents that mention a named one, those saying it was revoked or
+    replaced first: an order does not say it was revoked, the order that revoked it does."""
+    ids = set()
+    for doc_id in named:
+        title = str(index.docs[doc_id]["meta"].get("title", ""))
+        ids |= set(_ID.findall(title)) | {m for m in _ID.findall(doc_id.replace("m-", "M-")) if len(m) != 4}
+    if not ids:
+        return []
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(i) for i in ids) + r")\b")
+    strong, weak = [], []
+    for pid, row in enumerate(index._rows):
+        if row[1] in named or (mask is not None and not mask[pid]):
+            continue
+        text = index.docs[row[1]]["text"][row[2]:row[3]]
+        for m in pattern.finditer(text):
+            (strong if _STATUS_TEXT.search(text[max(0, m.start() - 150):m.end() + 150]) else weak).append(pid)
+            break
+    return (strong + weak)[:limit]

@@ -1,0 +1,86 @@
+"""Retrieval that knows how policy readers ask: by definition, by description, by status.
+
+"Who counts as a 'deployer'?" must find the one defining line in Art. 3 among hundreds of passages
+that use the word; "Trump's January 2025 AI order" names EO 14179 without its number; "Is EO 14110
+still in effect?" is answered by the order that revoked it, not by EO 14110 itself.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import Assistant
+from rag.definitions import asked_terms, defines, definitions_in
+from rag.retrieve import described_docs, doc_mentions, focus
+
+from .conftest import shared_corpus_or_skip
+
+
+@pytest.mark.parametrize("question, term", [
+    ("How does the EU AI Act define an 'AI system'?", "AI system"),
+    ("Which actors fall under the AI Act's term 'operator'?", "operator"),  # the apostrophe of "Act's" is not a quote
+    ("Who counts as a deployer under the AI Act?", "deployer"),
+    ("How does the NIST AI RMF define an AI system?", "AI system"),
+    ("What does human-in-the-loop mean?", "human-in-the-loop"),
+])
+def test_the_asked_term_is_found(question, term):
+    assert asked_terms(question) == [term]
+
+
+def test_questions_that_are_not_definitions_ask_no_term():
+    assert asked_terms("How much has China put into semiconductors since 2014?") == []
+
+
+def test_definition_forms():
+    assert definitions_in("deployer", "(4) ‘deployer’ means a natural or legal person")
+    assert definitions_in("artificial intelligence", "For\nthe purposes of this order, “artificial intelligence” or "
+                          "“AI” has the\nmeaning set forth in 15 U.S.C. 9401(3).")
+    assert definitions_in("AI system", "The AI RMF refers to an AI system as an engineered or machine-based system")
+    assert not definitions_in("deployer", "Deployers of high-risk AI systems shall take appropriate measures.")
+    context = "Oversight may be achieved through a human-in-the-\nloop (HITL) approach. HITL refers to the capability"
+    assert defines(["human-in-the-loop"], "HITL refers to the capability", context)
+
+
+@pytest.mark.parametrize("question, quote", [
+    ("Who counts as a 'deployer' under the AI Act?", "‘deployer’ means a natural or legal person"),
+    ("How does EO 14179 define artificial intelligence?", "has the\nmeaning set forth in 15 U.S.C. 9401(3)"),
+    ("What does 'human-in-the-loop' mean in the EU ethics guidelines?", "HITL refers to the capability"),
+])
+def test_definition_questions_quote_the_defining_line(index_dir, question, quote):
+    shared_corpus_or_skip()
+    answer = Assistant.open(index_dir, llm="extractive").ask(question)
+    assert not answer.refused
+    assert quote in answer.citations[0].quote or any(quote in c.quote for c in answer.citations[:2])
+
+
+@pytest.mark.parametrize("question, doc_id", [
+    ("What policy does Trump's January 2025 AI executive order declare?", "us-eo-14179-2025"),
+    ("What does Section 4(a) of the January 2025 AI infrastructure order ask?", "us-eo-14141-ai-infrastructure-2025"),
+    ("What are the three objectives of the 2024 national security memorandum on AI?",
+     "us-nsm-ai-national-security-memorandum-2024"),
+    ("What does the Biden fact sheet say about watermarking?", "us-eo-14110-fact-sheet-2023"),
+])
+def test_documents_described_by_who_when_and_what(policy_index, question, doc_id):
+    shared_corpus_or_skip()
+    assert doc_mentions(policy_index, question)[0] == doc_id
+
+
+def test_a_description_does_not_steer_sentence_scoring(policy_index):
+    """Once "Trump's January 2025 order" has found EO 14179, its sentences need not repeat those words."""
+    shared_corpus_or_skip()
+    topic = focus(policy_index, "What policy does Trump's January 2025 AI executive order declare?")
+    assert "Trump" not in topic and "2025" not in topic and "January" not in topic and "policy" in topic
+
+
+def test_a_vague_description_names_no_document(policy_index):
+    """Biden signed four AI orders and memoranda in the corpus: "Biden's AI order" is not one of them."""
+    shared_corpus_or_skip()
+    assert described_docs(policy_index, "How many guiding principles does the Biden AI executive order set out?") == []
+    assert doc_mentions(policy_index, "What does Kyle Chan say about state support?") == []
+
+
+def test_status_questions_retrieve_the_revoking_order(policy_index):
+    shared_corpus_or_skip()
+    hits = policy_index.retrieve("Is Executive Order 14110 still in effect?", k=5)
+    revoking = [p for p in hits if p.doc_id != "us-eo-14110-2023" and "14110" in p.text]
+    assert revoking, [p.doc_id for p in hits]
