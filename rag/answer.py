@@ -156,7 +156,7 @@ class Assistant:
                 name = q.speaker
                 if name not in question and not re.search(rf"\b{re.escape(name.split()[-1])}\b", question):
                     continue
-                for pid in np.flatnonzero(self.index.doc_of == doc_id):
+                for pid in self.index.doc_pids.get(doc_id, ()):
                     row = self.index._rows[pid]
                     if row[2] <= q.start < row[3] and (mask is None or mask[pid]):
                         out.append(self.index.passage(int(pid)))
@@ -170,12 +170,13 @@ class Assistant:
         out: list[Passage] = []
         base = allowed_mask(self.index, filters)
         for doc_id in doc_ids:
-            mask = self.index.doc_of != doc_id
-            if base is not None:
-                mask &= base
             for alias in sorted((a.lstrip("=").lower() for a in doc_aliases(self.index)[doc_id]), key=len, reverse=True)[:2]:
-                says = np.fromiter((mask[i] and alias in self.index.passage(i).text.lower()
-                                    for i in range(len(self.index))), dtype=bool, count=len(self.index))
+                says = np.zeros(len(self.index), dtype=bool)
+                for other, d in self.index.docs.items():
+                    if other == doc_id or alias not in d["text"].lower():
+                        continue
+                    for pid in self.index.doc_pids[other]:
+                        says[pid] = (base is None or base[pid]) and alias in self.index.passage(int(pid)).text.lower()
                 ids, _ = self.index.lexical.search(policy.STATUS_WORDS, 2, says)
                 out += [self.index.passage(int(i)) for i in ids]
         return out

@@ -15,6 +15,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -27,7 +28,7 @@ from .errors import IngestError, RagError
 from .ingest import content_hash, iter_files, load_document
 from .lexical import Lexical
 from .settings import Settings, get_settings
-from .structure import headings, markers
+from .structure import headings, markers, top_level
 from .types import Document, Passage
 
 Progress = Callable[[str, int, int], None]
@@ -102,6 +103,43 @@ class Index:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    # Lookups built once on first use, so per-question rankings never scan every passage (at a
+    # million passages a Python loop over rows costs a second per question).
+    @cached_property
+    def doc_pids(self) -> dict[str, np.ndarray]:
+        """Each document's passage ids, in document order."""
+        out: dict[str, list[int]] = {}
+        for pid, row in enumerate(self._rows):
+            out.setdefault(row[1], []).append(pid)
+        return {k: np.array(sorted(v, key=lambda p: self._rows[p][2]), dtype=np.int64) for k, v in out.items()}
+
+    @cached_property
+    def part_pids(self) -> dict[tuple[str, str], list[int]]:
+        """(doc_id, top-level part such as 'Art. 5') -> its passage ids, in document order."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for doc_id, pids in self.doc_pids.items():
+            for pid in pids:
+                part = top_level(self._rows[pid][5])
+                if part:
+                    out.setdefault((doc_id, part), []).append(int(pid))
+        return out
+
+    def pid_at(self, doc_id: str, offset: int) -> int | None:
+        """The passage of ``doc_id`` that holds ``offset`` (the later one where two overlap)."""
+        pids = self.doc_pids.get(doc_id)
+        if pids is None:
+            return None
+        starts = [self._rows[p][2] for p in pids]
+        i = bisect.bisect_right(starts, offset) - 1
+        while i >= 0:
+            pid = int(pids[i])
+            if self._rows[pid][2] <= offset < self._rows[pid][3]:
+                return pid
+            i -= 1
+            if i >= 0 and self._rows[int(pids[i])][3] <= offset:
+                break
+        return None
 
     def passage(self, pid: int, score: float = 0.0) -> Passage:
         _, doc_id, start, end, page, section = self._rows[pid]

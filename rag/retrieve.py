@@ -111,11 +111,15 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
     d_ids, d_scores = dense.search(index.faiss, qvec, n, allowed)
     l_ids, _ = index.lexical.search(question, n, mask)
     rankings = [("dense", list(d_ids)), ("bm25", list(l_ids))]
-    named = [d for d in doc_mentions(index, question) if mask is None or mask[index.doc_of == d].any()]
+    named = [d for d in doc_mentions(index, question) if mask is None or mask[index.doc_pids[d]].any()]
     if named:
         # The question names a document ("the EU AI Act", "EO 14110"): rank within it as well.
         # Within it, the document's own name says nothing: rank by the rest of the question.
-        in_docs = np.isin(index.doc_of, named) & (mask if mask is not None else True)
+        in_docs = np.zeros(len(index), dtype=bool)
+        for d in named:
+            in_docs[index.doc_pids[d]] = True
+        if mask is not None:
+            in_docs &= mask
         topic = focus(index, question)
         tvec = index.embedder.encode([topic])[0] if topic != question else qvec
         rankings.append(("doc_dense", list(dense.search(index.faiss, tvec, n, np.flatnonzero(in_docs))[0])))
@@ -157,11 +161,11 @@ def _section_ranking(index: "Index", refs: list[str], mask: np.ndarray | None, q
                      named: list[str]) -> list[int]:
     """Passages of the referenced article/section, in document order (its heading comes first)."""
     hits = []
-    for pid, row in enumerate(index._rows):
-        section = row[5] or ""
-        top = top_level(section)
-        if top in refs and (mask is None or mask[pid]) and (not named or row[1] in named):
-            hits.append(pid)
+    for doc_id in sorted(index.doc_pids):
+        if named and doc_id not in named:
+            continue
+        for ref in refs:
+            hits += [pid for pid in index.part_pids.get((doc_id, ref), []) if mask is None or mask[pid]]
     return hits[:20]
 
 
@@ -186,8 +190,7 @@ def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, nam
         doc_id, _off, label, _text = index.headings[i]
         if named and doc_id not in named:
             continue
-        pids = [pid for pid, row in enumerate(index._rows)
-                if row[1] == doc_id and top_level(row[5]) == label and (mask is None or mask[pid])]
+        pids = [pid for pid in index.part_pids.get((doc_id, label), []) if mask is None or mask[pid]]
         out.extend(pids[:8])
     return out
 
@@ -373,20 +376,10 @@ def definition_ranking(index: "Index", question: str, mask: np.ndarray | None, n
                 continue
             found = definitions_in(term, d["text"], forms)
             for offset in sorted(set(found)):
-                pid = _pid_at(index, doc_id, offset)
+                pid = index.pid_at(doc_id, offset)
                 if pid is not None and pid not in out and (mask is None or mask[pid]):
                     out.append(pid)
     return out[:limit]
-
-
-def _pid_at(index: "Index", doc_id: str, offset: int) -> int | None:
-    """The passage of ``doc_id`` that starts closest before ``offset`` and contains it."""
-    best = None
-    for pid in np.flatnonzero(index.doc_of == doc_id):
-        _, _d, s, e, *_ = index._rows[pid]
-        if s <= offset < e and (best is None or s > index._rows[best][2]):
-            best = int(pid)
-    return best
 
 
 _STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac|repeal|revis)", re.I)
@@ -403,11 +396,13 @@ def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, l
         return []
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(i) for i in ids) + r")\b")
     strong, weak = [], []
-    for pid, row in enumerate(index._rows):
-        if row[1] in named or (mask is not None and not mask[pid]):
+    for doc_id, d in index.docs.items():
+        if doc_id in named:
             continue
-        text = index.docs[row[1]]["text"][row[2]:row[3]]
-        for m in pattern.finditer(text):
-            (strong if _STATUS_TEXT.search(text[max(0, m.start() - 150):m.end() + 150]) else weak).append(pid)
-            break
+        for m in pattern.finditer(d["text"]):
+            pid = index.pid_at(doc_id, m.start())
+            if pid is None or pid in strong or pid in weak or (mask is not None and not mask[pid]):
+                continue
+            near = d["text"][max(0, m.start() - 150):m.end() + 150]
+            (strong if _STATUS_TEXT.search(near) else weak).append(pid)
     return (strong + weak)[:limit]
