@@ -22,7 +22,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import LLMError
 from ..faithfulness import content_words, flatten_context, is_claim
@@ -357,7 +357,7 @@ class ClaimJudge:
             {"role": "assistant", "content": EXAMPLE_CLAIMS},
             {"role": "user", "content": f"{DECOMPOSE_INSTRUCTIONS}\n\n{asked}Answer:\n\"\"\"\n{answer.strip()}\n\"\"\""},
         ]
-        budget = min(self.max_tokens, max(128, len(answer) // 2 + 64))  # claims restate the answer: about its length
+        budget = min(self.max_tokens, max(128, len(answer) // 3 + 64))  # claims restate the answer: about its length
         claims = parse_claims(self._ask(messages, budget, replies), answer, self.max_claims)
         if not claims:
             return fallback[:self.max_claims], "sentences (no usable claim list in the model's reply)"
@@ -385,7 +385,7 @@ class ClaimJudge:
             out = []
             for claim in claims:
                 prompt = VERIFY_ONE.format(rule=VERIFY_RULE, context=context, claim=claim)
-                reply = self._ask([system, {"role": "user", "content": prompt}], min(self.max_tokens, 24), replies)
+                reply = self._ask([system, {"role": "user", "content": prompt}], min(self.max_tokens, 8), replies)
                 verdict, reason = parse_verdict(reply)
                 out.append(ClaimVerdict(claim, verdict, reason))
             return out
@@ -403,9 +403,42 @@ class ClaimJudge:
         claims, how = self.decompose(answer, question, replies)
         text, truncated = self.context_text(context)
         verdicts = self.verify(text, claims, replies)
+        return self._result(verdicts, how, truncated, time.perf_counter() - t0, replies)
+
+    def _result(self, verdicts: list[ClaimVerdict], how: str, truncated: bool, seconds: float,
+                replies: list[str]) -> JudgeResult:
         score = sum(v.supported for v in verdicts) / len(verdicts) if verdicts else 1.0
-        return JudgeResult(score, score < self.threshold, verdicts, self.model, how, truncated,
-                           time.perf_counter() - t0, replies)
+        return JudgeResult(score, score < self.threshold, verdicts, self.model, how, truncated, seconds, replies)
+
+    def judge_many(self, items: Sequence[tuple[Any, str, str | None]],
+                   progress: Callable[[str, int, int], None] | None = None) -> list[JudgeResult | LLMError]:
+        """``judge`` for many (context, answer, question) items: every answer is decomposed first, then
+        the claims are verified grouped by context, so a llama.cpp model reads each context once
+        (its KV cache is reused by every later prompt that starts the same way) instead of once per
+        answer. An item the model could not judge gets its ``LLMError`` in place of a result."""
+        done: list[JudgeResult | LLMError | None] = [None] * len(items)
+        decomposed: dict[int, tuple[list[str], str, float, list[str]]] = {}
+        for i, (_, answer, question) in enumerate(items):
+            t0, replies = time.perf_counter(), []
+            try:
+                claims, how = self.decompose(answer, question, replies)
+                decomposed[i] = (claims, how, time.perf_counter() - t0, replies)
+            except LLMError as e:
+                done[i] = e
+            if progress:
+                progress("decompose", i + 1, len(items))
+        texts = {i: self.context_text(items[i][0]) for i in decomposed}
+        for n, i in enumerate(sorted(decomposed, key=lambda i: (texts[i][0], i)), 1):
+            claims, how, seconds, replies = decomposed[i]
+            t0 = time.perf_counter()
+            try:
+                verdicts = self.verify(texts[i][0], claims, replies)
+                done[i] = self._result(verdicts, how, texts[i][1], seconds + time.perf_counter() - t0, replies)
+            except LLMError as e:
+                done[i] = e
+            if progress:
+                progress("verify", n, len(decomposed))
+        return [d if d is not None else LLMError("not judged") for d in done]
 
 
 # --------------------------------------------------------------------------- records and combination
