@@ -206,6 +206,27 @@ def test_long_contexts_are_cut_to_fit_and_say_so() -> None:
     assert len(gen.prompts[1][-1]["content"]) < 200 + 1000
 
 
+def test_judge_many_reads_each_context_once_in_a_row_and_keeps_going_after_a_failure() -> None:
+    other = "Ben & Jerry's opened a new plant in Vermont in 2020, its first in a decade."
+    items = [(CONTEXT, "Blue Bell shut down its Broken Arrow plant.", None),
+             (other, "Ben & Jerry's opened a plant in Vermont in 2020.", None),
+             (CONTEXT, "Five people in Kansas were infected.", None),
+             (other, "Ben & Jerry's closed its Vermont plant.", None)]
+    gen = Replay("- Blue Bell shut down its Broken Arrow plant.",
+                 "- Ben & Jerry's opened a plant in Vermont in 2020.",
+                 "- Five people in Kansas were infected.",
+                 LLMError("endpoint unavailable after 2 attempts"),
+                 # verification goes by context ("Ben & Jerry's..." sorts first), then by item
+                 "1. SUPPORTED", "1. SUPPORTED", "1. NOT SUPPORTED - not in the context")
+    seen = []
+    results = ClaimJudge(gen).judge_many(items, lambda stage, done, total: seen.append((stage, done, total)))
+    assert isinstance(results[3], LLMError)
+    assert [r.score for r in results[:3]] == [1.0, 1.0, 0.0]  # verdicts went back to their own answers
+    verify_contexts = [CONTEXT in p[-1]["content"] for p in gen.prompts[4:]]
+    assert verify_contexts == [False, True, True]  # one context's claims in a row
+    assert seen[-1] == ("verify", 3, 3) and ("decompose", 4, 4) in seen
+
+
 def test_combining_with_the_learned_scorer_keeps_both_verdicts() -> None:
     learned = {"score": 0.3, "hallucinated": True, "unsupported": ["The plant is in Texas."]}
     judged = {"score": 1.0, "hallucinated": False, "unsupported": [], "judge": {"claims": 2, "model": "m"}}
@@ -329,3 +350,25 @@ def test_cli_reports_an_unreachable_judge_per_answer_and_exits_1(tmp_path: Path)
     records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["id"] for r in records] == ["faithful", "invented"]
     assert all("unavailable after 2 attempts" in r["error"] for r in records)
+
+
+# ------------------------------------------------------------------ the agreement measurement
+def test_agreement_sample_is_fixed_stratified_and_never_qa() -> None:
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root.parent / "shared" / "datasets" / "ragtruth").is_dir():
+        pytest.skip("../shared/datasets/ragtruth is absent: the agreement sample needs the shared datasets")
+    sys.path.insert(0, str(root / "eval" / "faithfulness"))
+    import judge_agreement as agreement
+    import train
+
+    assert set(train.SPLITS) == {"summary", "data2txt"}  # RAGTruth QA is a held-out test: never read
+    pool = [r for r in train.load() if train.held_out(r)]
+    first, again = agreement.stratified_sample(pool, 40, 0), agreement.stratified_sample(pool, 40, 0)
+    assert [(r.group, r.model) for r in first] == [(r.group, r.model) for r in again]
+    assert all(r.held_out for r in first)  # responses the learned scorer never trained on
+    cells = {cell: sum((r.split, r.label) == cell for r in first) for cell in agreement.CELLS}
+    assert cells == dict.fromkeys(agreement.CELLS, 10)
+    other = agreement.stratified_sample(pool, 40, 1)
+    assert {(r.group, r.model) for r in other} != {(r.group, r.model) for r in first}

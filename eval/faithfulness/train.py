@@ -279,7 +279,10 @@ def latency(responses: list[Response] | None = None, n: int = 24) -> None:
                              "p90_context_prepared": float(np.percentile(warm, 90)),
                              "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1)}
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    (OUT_DIR / "REPORT.md").write_text(report(results), encoding="utf-8")
+    path = OUT_DIR / "REPORT.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    keep = old[old.index("## Judge tier"):] if "## Judge tier" in old else ""  # judge_agreement.py's section
+    path.write_text(report(results) + ("\n" + keep if keep else ""), encoding="utf-8")
     print(report(results))
 
 
