@@ -26,7 +26,8 @@ from .retrieve import doc_aliases, doc_mentions, focus, references
 from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
-from .speakers import quotes_of, speaker_at
+from .sentences import sentence_spans
+from .speakers import mentioned_speakers, quotes_of, speaker_at
 from .structure import label_at, top_level
 from .types import Answer, Citation, Passage, SentenceCheck
 from .faithfulness import is_claim
@@ -112,6 +113,7 @@ class Assistant:
             found += [p for p in self._status_evidence(status_docs, part.filters) if p.pid not in {f.pid for f in found}]
             quoted = self._speaker_passages(part.question, part.filters)
             found += [p for p in quoted if p.pid not in {f.pid for f in found}]
+            found += self._list_continuations(found[:3], {f.pid for f in found})
             offset = len(passages)
             passages.extend(found)
             scored = self._score(query, found, the_plan.latest)
@@ -182,15 +184,63 @@ class Assistant:
         return out
 
     def _score(self, question: str, passages: list[Passage], latest: bool) -> list[ev.Evidence]:
-        scored = ev.score(focus(self.index, question), ev.gather(passages), self.index.embedder)
+        asked_about = {doc_id: mentioned_speakers(question, self.index.docs[doc_id]["text"])
+                       for doc_id in {p.doc_id for p in passages}}
+        gathered = ev.gather(passages) + self._quotations(passages, asked_about)
+        scored = ev.score(focus(self.index, question), gathered, self.index.embedder)
         dates = sorted({p.date for p in passages if p.date})
         for e in scored:
             # Binding law outranks commentary saying the same; with "latest", newer outranks older.
             e.score += 0.01 * (4 - policy.tier(e.passage.meta))
+            if asked_about.get(e.passage.doc_id):
+                # "Why, according to Chan, ...": that person's own quotations answer, not the narration.
+                q = speaker_at(self.index.docs[e.passage.doc_id]["text"], e.start, e.end)
+                if q and q.speaker in asked_about[e.passage.doc_id]:
+                    e.score += 0.15
             if latest and e.passage.date and dates:
                 e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
         scored.sort(key=lambda e: -e.score)
         return prefer_referenced(question, on_topic(question, scored, self.index))
+
+    def _list_continuations(self, top: list[Passage], have: set[int], more: int = 2) -> list[Passage]:
+        """The next passages of the same article or section, after a passage that opens a list.
+
+        "The following AI practices shall be prohibited:" is followed by items (a)-(h) that run
+        over several passages; without them a list answer stops at (a).
+        """
+        out: list[Passage] = []
+        for p in top:
+            part = top_level(p.section)
+            if not part or not any(list_size(p.text[s:e], "") for s, e in sentence_spans(p.text)):
+                continue
+            pids = self.index.part_pids.get((p.doc_id, part), [])
+            after = [pid for pid in pids if self.index._rows[pid][2] > p.start and pid not in have][:more]
+            for pid in after:
+                have.add(pid)
+                out.append(self.index.passage(pid))
+        return out
+
+    def _quotations(self, passages: list[Passage], asked_about: dict[str, list[str]]) -> list[ev.Evidence]:
+        """Whole quotations of the people a question asks about, with their attribution, as evidence.
+
+        A quotation often spans two sentences ("“It's hard to know where to invest ... It is not
+        stable like steel industry,” says Chan."); quoting one of them would cut the person off.
+        """
+        out: list[ev.Evidence] = []
+        seen: set[tuple[str, int]] = set()
+        for i, p in enumerate(passages):
+            names = asked_about.get(p.doc_id)
+            if not names:
+                continue
+            text = self.index.docs[p.doc_id]["text"]
+            for q in quotes_of(text):
+                if q.speaker not in names or not (p.start <= q.start and q.end <= p.end) or (p.doc_id, q.start) in seen:
+                    continue
+                seen.add((p.doc_id, q.start))
+                stop = re.search(r"[.!?](?=\s|$)", text[q.end:p.end])
+                end = q.end + stop.end() if stop and stop.start() < 200 else q.end
+                out.append(ev.Evidence(i, p, q.start, end, text[q.start:end], quoted=q.speaker))
+        return out
 
     def _drafts(self, question: str, passages: list[Passage], scored: list[ev.Evidence], notes: list[str],
                 limit: int) -> Iterator["Draft"]:
@@ -237,23 +287,33 @@ class Assistant:
         best = scored[0].score
         chosen: list[ev.Evidence] = []
         for e in scored:
-            if len(chosen) >= limit or e.score < best - 0.12:
+            if len(chosen) >= limit or e.score < best - 0.3:
                 break
-            if any(c.passage.doc_id == e.passage.doc_id and c.start <= e.start < c.end + 1 for c in chosen):
+            # What a person said is answered by their quotations, even ones the embedding ranks lower.
+            if e.score < best - (0.3 if e.quoted else 0.12):
+                continue
+            if any(c.passage.doc_id == e.passage.doc_id and e.start < c.end + 1 and c.start < e.end for c in chosen):
                 continue
             chosen.append(e)
-            if e.text.rstrip().endswith(":"):
-                following = sorted((x for x in scored if x.passage is e.passage and x.start > e.start),
-                                   key=lambda x: x.start)
-                chosen.extend(following[:3])
+            items = list_size(e.text, question)
+            if items:
+                part = top_level(e.passage.section)
+                following = sorted((x for x in scored if x.start > e.start and not x.quoted and (
+                    x.passage is e.passage or (x.passage.doc_id == e.passage.doc_id and part is not None
+                                               and top_level(x.passage.section) == part))),
+                    key=lambda x: x.start)
+                # Items are the sentences that open with an enumerator ("(b) Second, ...", "2.", "•"),
+                # not the explanation under each; without enumerators, the sentences that follow.
+                marked = [x for x in following if _ENUMERATOR.match(x.text)]
+                chosen.extend((marked if len(marked) >= 2 else following)[:items])
                 break
-        if not any(c.text.rstrip().endswith(":") for c in chosen):
+        if not any(list_size(c.text, question) for c in chosen):
             chosen.sort(key=lambda c: (policy.tier(c.passage.meta), -c.score))
         for e in chosen:
             text = ev.display(e.text)
             doc_text = self.index.docs[e.passage.doc_id]["text"]
             q = speaker_at(doc_text, e.start, e.end)
-            if q and q.speaker not in text:
+            if q and q.speaker.split()[-1] not in text:
                 text = f"{q.speaker}{', ' + q.role if q.role else ''}: {text}"
             check = SentenceCheck(text, (e.passage_index + 1,), True, round(e.score, 3), (), "verbatim quote")
             yield Draft(text, [e.passage_index + 1], check, [(e.start, e.end)])
@@ -447,6 +507,30 @@ def ev_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_COUNT = re.compile(r"\b(" + "|".join(_COUNT_WORDS) + r"|\d{1,2})\s+(?:[a-z-]+\s+){0,2}?(?:[a-z-]+s)\b", re.I)
+
+
+_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*]\s|(?:\([a-z]\)\s*)?"
+                         r"(?:First|Second|Third|Fourth|Fifth|Sixth|Seventh|Finally)\b)")
+
+
+def list_size(sentence: str, question: str) -> int:
+    """How many items to quote after a sentence that introduces a list (0 when it introduces none).
+
+    "The following AI practices shall be prohibited:" or "the following three objectives will
+    guide ..." bring the items after them; as many as the lead-in or the question counts
+    ("the seven key requirements"), else three.
+    """
+    text = sentence.rstrip()
+    if not (text.endswith(":") or re.search(r"\bthe following\b", text, re.I)):
+        return 0
+    counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for src in (text, question)
+              for m in _COUNT.finditer(src)]
+    counts = [n for n in counts if 2 <= n <= 10]
+    return min(max(counts), 8) if counts else 3
+
+
 def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.Evidence]:
     """Evidence from passages that mention every name and number the question asks about.
 
@@ -466,6 +550,10 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.
     return keep
 
 
+_REF_WORDS = re.compile(r"\b(?:article|art|section|sec|annex|recital|of the|eu|eo|ai act|say|says|said|cover|covers|"
+                        r"contain|contains|prohibit|prohibits|ban|bans|establish|establishes)\b", re.I)
+
+
 def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evidence]:
     """'What does Article 5 say?': the referenced article's own sentences, in order, come first."""
     refs = references(question)
@@ -475,7 +563,11 @@ def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evide
               and e.passage.section is not None]
     if not inside:
         return scored
-    inside.sort(key=lambda e: (e.passage.doc_id, e.start))
+    # "What does Article 5 prohibit?" reads the article in order; "Under Article 51, when is a model
+    # presumed to have high-impact capabilities?" asks for one provision of it: best match first.
+    asked = [t for t in ev.content_terms(_REF_WORDS.sub(" ", question)) if not re.search(r"\d", t)]
+    if len(asked) <= 1:
+        inside.sort(key=lambda e: (e.passage.doc_id, e.start))
     for e in inside:
         e.score = max(e.score, MIN_SCORE + 0.1)
     rest = [e for e in scored if e not in inside]

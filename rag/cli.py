@@ -212,7 +212,7 @@ def answer_markdown(answer) -> str:
     for c in answer.citations:
         where = ", ".join(x for x in [c.section or "", f"p. {c.page}" if c.page else "", c.date, c.tier or ""] if x)
         who = f" — {c.speaker}" if c.speaker else ""
-        lines.append(f"[{c.n}] **{c.title}** ({where}){who}: “{' '.join(c.quote.split())}” {c.source or ''}".rstrip())
+        lines.append(f"[{c.n}] **{c.title}** ({where}){who}: {_quoted(c.quote)} {c.source or ''}".rstrip())
     return "\n".join(lines)
 
 
@@ -229,7 +229,7 @@ def _print_answer(answer) -> None:
         where = ", ".join(x for x in [c.section or "", f"p. {c.page}" if c.page else "", c.date] if x)
         who = f" — {c.speaker}" if c.speaker else ""
         out.print(f"[{c.n}] {c.title} ({where}){who}", style="cyan", highlight=False, markup=False)
-        out.print(f"    “{' '.join(c.quote.split())}”", highlight=False, markup=False)
+        out.print(f"    {_quoted(c.quote)}", highlight=False, markup=False)
         if c.source:
             out.print(f"    {c.source}", style="dim", highlight=False, markup=False)
     if answer.refused and answer.passages:
@@ -434,3 +434,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _quoted(quote: str) -> str:
+    """A citation's quote in quotation marks, unless it is itself a quotation (“…,” says Chan)."""
+    text = " ".join(quote.split())
+    return text if text[:1] in "“\"‘'" else f"“{text}”"

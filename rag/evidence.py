@@ -45,6 +45,7 @@ class Evidence:
     sim: float = 0.0
     coverage: float = 0.0
     score: float = 0.0
+    quoted: str | None = None  # the person whose whole quotation this is, when a question asks about them
 
 
 _TERMINAL = re.compile(r"[.;:!?…][\"”’)\]]*$")
@@ -130,6 +131,13 @@ def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
     return sorted(evidence, key=lambda e: -e.score)
 
 
+# A demonym in a question ("the Chinese state") is found by its country's name ("China", "Beijing").
+_DEMONYMS = {"chinese": ("china", "beijing"), "american": ("america", "united states", "u.s.", " us "),
+             "european": ("europe", " eu ", "union"), "british": ("britain", "united kingdom", " uk "),
+             "japanese": ("japan",), "indian": ("india",), "russian": ("russia",), "french": ("france",),
+             "german": ("germany",), "korean": ("korea",), "taiwanese": ("taiwan",)}
+
+
 def missing_entities(question: str, texts: list[str]) -> list[str]:
     """Names/numbers of the question found in none of ``texts``.
 
@@ -142,6 +150,8 @@ def missing_entities(question: str, texts: list[str]) -> list[str]:
     missing = []
     for n in entities(question):
         if n.lower() in blob or re.sub(r"[\s,]", "", n.lower()) in blob_n:
+            continue
+        if n.lower() in _DEMONYMS and any(c in f" {blob} " for c in _DEMONYMS[n.lower()]):
             continue
         toks = [t for t in tokenize(n) if t not in GENERIC] or tokenize(n)
         if toks and all(t in words for t in toks):

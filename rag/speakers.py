@@ -86,4 +86,4 @@ def speaker_at(text: str, start: int, end: int) -> Quote | None:
 def mentioned_speakers(question: str, text: str) -> list[str]:
     """Speakers of this document named in the question (full name or surname)."""
     names = {q.speaker for q in quotes_of(text)}
-    return [n for n in names if n in question or n.split()[-1] in question.split()]
+    return [n for n in names if n in question or re.search(rf"\b{re.escape(n.split()[-1])}\b", question)]

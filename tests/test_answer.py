@@ -52,6 +52,34 @@ def test_quote_with_its_speaker(assistant):
     assert_exact(assistant, answer)
 
 
+def test_a_speaker_question_is_answered_by_the_whole_quotation(assistant):
+    """A two-sentence quotation is quoted whole, with its attribution, not cut after one sentence;
+    "the Chinese state" in the question is found by "China" in the article."""
+    answer = assistant.ask("Why, according to Chan, is it hard for the Chinese state to steer money in AI "
+                           "compared with older industries?")
+    whole = [c for c in answer.citations if "hard to know where to invest" in c.quote]
+    assert whole, answer.text
+    assert "not stable like steel industry or shipbuilding,” says Chan." in whole[0].quote
+    assert whole[0].speaker == "Kyle Chan"
+    assert_exact(assistant, answer)
+
+
+def test_a_list_lead_in_brings_its_enumerated_items(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does the EU AI Act ban?")
+    quotes = [c.quote for c in answer.citations]
+    assert any(q.startswith("The following AI practices shall be prohibited") for q in quotes), quotes
+    assert sum(q.lstrip().startswith(("(a)", "(b)", "(c)")) for q in quotes) >= 2, quotes
+
+
+def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "
+                           "capabilities?")
+    assert "shall be presumed to have high impact capabilities" in answer.citations[0].quote
+    assert (answer.citations[0].section or "").startswith("Art. 51")
+
+
 def test_numbers_come_verbatim_from_the_source(assistant):
     answer = assistant.ask("How much has China put into semiconductors since 2014?")
     assert "$ 100 billion" in answer.text
