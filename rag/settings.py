@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     llm_threads: int = Field(0, description="CPU threads for a local GGUF model (0 = every core).")
     max_question_chars: int = Field(2000, description="Longer questions are rejected.")
     max_upload_mb: float = Field(50.0, description="Largest file accepted by ingestion/upload.")
+    ui_sessions: int = Field(500, description="Browser sessions whose conversation the UI keeps in memory; the "
+                             "least recently used beyond this are forgotten (bounds the server's memory).")
     faiss_kind: str = Field("auto", description="auto, flat, hnsw or ivfpq.")
 
 

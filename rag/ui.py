@@ -29,6 +29,7 @@ from .ui_style import CSS, JS, SCROLL_TO_MARK, theme  # noqa: E402
 log = logging.getLogger(__name__)
 CONCURRENCY = 2  # answers computed at once (CPU-bound); the rest wait in the queue
 QUEUE_SIZE = 64  # beyond this, new requests are told the server is busy
+SESSION_TTL = 12 * 3600  # a conversation idle this long (seconds) is dropped from server memory
 HISTORY_TURNS = 4  # earlier turns passed to the assistant for follow-up questions
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _QUOTES = "“”\"‘’' "
@@ -119,9 +120,10 @@ def build_app(index_dir: str | Path | None = None, settings: Settings | None = N
         return (f"{len(idx.docs)} documents · {len(idx):,} passages · index {idx.version.name} · "
                 f"uploads up to {settings.max_upload_mb:g} MB")
 
-    with gr.Blocks(title="AI-policy research assistant", fill_width=True) as demo:
-        turns = gr.State([])
-        view = gr.State(None)  # the citation shown in the viewer (server-side; never sent as a path)
+    # Exported conversations and uploads copied into gradio's cache are deleted after a day.
+    with gr.Blocks(title="AI-policy research assistant", fill_width=True, delete_cache=(3600, 86400)) as demo:
+        turns = gr.State([], time_to_live=SESSION_TTL)
+        view = gr.State(None, time_to_live=SESSION_TTL)  # the citation shown in the viewer (server-side; never sent as a path)
         with gr.Row(elem_id="rag-header"):
             gr.HTML("<h1>AI-policy research assistant</h1><p>Answers come only from the indexed policy sources. "
                     "Every sentence is checked against the exact quote it cites (✓); when the sources don't "
@@ -320,4 +322,5 @@ def serve(index_dir: str | Path | None = None, host: str = "127.0.0.1", port: in
         server_name=host, server_port=port, auth=login, auth_message="AI-policy research assistant: please log in.",
         theme=theme(), css=CSS, js=JS, max_file_size=int(settings.max_upload_mb * 1024 * 1024), show_error=False,
         ssr_mode=False, share=False, inbrowser=False, prevent_thread_lock=not block, quiet=True,
+        state_session_capacity=settings.ui_sessions,
     )
