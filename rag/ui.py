@@ -309,9 +309,27 @@ def _export_file(turns: list[dict[str, Any]], lib: Library) -> str:
     return path
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX=2 would) before the server's threads start.
+
+    glibc gives each thread that allocates its own arena; with 20 users answered on worker threads
+    the freed memory stays fragmented across them and RSS keeps climbing (load test: 149 MB/min in
+    the second half of a 2-minute run, 35 MB/min with two arenas, same throughput).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc (macOS, musl): nothing to cap
+
+
 def serve(index_dir: str | Path | None = None, host: str = "127.0.0.1", port: int = 7860,
           auth: tuple[str, str] | str | None = None, settings: Settings | None = None, block: bool = True):
     """Run the UI. ``auth``: (user, password) or "user:pass"; default from RAG_UI_AUTH (none = no login)."""
+    limit_malloc_arenas()
     settings = settings or get_settings()
     login = parse_auth(auth) if isinstance(auth, str) else auth
     if login is None:
