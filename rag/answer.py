@@ -353,14 +353,14 @@ class Assistant:
         if len(tokenize(claim)) < 2 or not is_claim(claim):
             # "The answer is:" or "Yes." says nothing a quote could support: never shown as an answer.
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "not a claim"))
-        leak = _instruction_leak(claim)
+        leak = _instruction_leak(claim) or ("repeats a source's title" if _title_echo(claim, passages) else "")
         if leak:
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), leak))
         evidence = lambda ns: [self._evidence_text(passages[n - 1]) for n in ns]  # noqa: E731
         if len(cited) > 1:
             together = check_sentence(claim, evidence(cited), self.index.embedder)
             if together.supported:
-                return Draft(claim, cited, replace(together, text=claim, citations=tuple(cited)))
+                return self._quoted(Draft(claim, cited, replace(together, text=claim, citations=tuple(cited))), passages)
         best: SentenceCheck | None = None
         best_n: list[int] = []
         for n in cited or [i + 1 for i in view]:
@@ -374,7 +374,34 @@ class Assistant:
         reason = best.reason if cited else f"uncited sentence; {best.reason or 'matched to a source'}"
         if marks and not cited:
             reason = f"cited a source that does not exist ({', '.join(f'[{n}]' for n in sorted(marks))}); {reason}"
-        return Draft(claim, best_n, replace(best, text=claim, citations=tuple(best_n), reason=reason))
+        return self._quoted(Draft(claim, best_n, replace(best, text=claim, citations=tuple(best_n), reason=reason)),
+                            passages)
+
+    def _quoted(self, d: "Draft", passages: list[Passage]) -> "Draft":
+        """Choose the quotes a supported model sentence will show, and re-verify against exactly them.
+
+        The sentence was accepted against whole passages (with titles and speakers); the reader sees
+        the best sentence of each. Where that sentence alone does not carry it, the quote widens to
+        the passage; where even the bare passages do not, the sentence is rejected. So what the
+        evaluation re-checks from the citations is what the verifier passed, and nothing unverified
+        is ever streamed.
+        """
+        if not d.check.supported or not d.cited:
+            return d
+        spans = []
+        for n in d.cited:
+            p = passages[n - 1]
+            s, e = ev.best_span(p, d.text, self.index.embedder)
+            if missing_facts(d.text, self.index.docs[p.doc_id]["text"][s:e]):
+                s, e = p.start, p.end  # the shown quote must hold the sentence's facts: the whole passage
+            spans.append((p, s, e))
+        for candidate in (spans, [(p, p.start, p.end) for p, _s, _e in spans]):
+            quotes = [self.index.docs[p.doc_id]["text"][s:e] for p, s, e in candidate]
+            if check_sentence(d.text, quotes, self.index.embedder).supported:
+                d.spans = [(s, e) for _p, s, e in candidate]
+                return d
+        d.check = replace(d.check, supported=False, reason="the quotes it would show do not support it")
+        return d
 
     def _evidence_text(self, p: Passage) -> str:
         """A passage plus the attribution of any quotation in it (so 'Kyle Chan said' can be verified)."""
@@ -398,8 +425,6 @@ class Assistant:
             for i, n in enumerate(d.cited):
                 p = passages[n - 1]
                 s, e = d.spans[i] if d.spans else ev.best_span(p, d.text, self.index.embedder)
-                if not d.spans and missing_facts(d.text, self.index.docs[p.doc_id]["text"][s:e]):
-                    s, e = p.start, p.end  # the shown quote must hold the sentence's facts: the whole passage
                 key = (p.doc_id, s, e)
                 if key not in numbers:
                     numbers[key] = len(numbers) + 1
@@ -458,6 +483,18 @@ def _recall(claim: str, evidence: str) -> float:
     return sum(w in have for w in words) / len(words) if words else 0.0
 
 
+_MARKUP = re.compile(r"</?\s*(?:source|passage|document|context|system|user|assistant)\b[^>]*>|^#{1,6}\s|\[/?INST\]", re.I | re.M)
+
+
+def _title_echo(claim: str, passages: list[Passage]) -> bool:
+    """A 'sentence' that is a source's title (with its date or a list number): metadata, not a claim."""
+    words = tokenize(re.sub(r"\(\d{4}[^)]*\)|\b\d+\.", " ", claim))
+    if not words:
+        return True
+    titles = {w for p in passages for w in tokenize(p.title)}
+    return len(words) <= 16 and sum(w in titles for w in words) / len(words) >= 0.85
+
+
 def _instruction_leak(claim: str) -> str:
     """Model output that repeats its instructions or carries links is never an answer sentence.
 
@@ -466,6 +503,8 @@ def _instruction_leak(claim: str) -> str:
     """
     if _URL.search(claim):
         return "contains a link (links are given by citations, never by answer text)"
+    if _MARKUP.search(claim):
+        return "contains prompt markup (<source> tags, headers), not prose"
     from .prompts import SYSTEM
 
     words = tokenize(claim)

@@ -169,6 +169,26 @@ def test_a_faithful_model_answer_is_kept_with_exact_citations(index_dir):
     assert_exact(bot, answer)
 
 
+def test_what_the_evaluation_rechecks_is_what_the_verifier_passed(index_dir):
+    """Replies the bundled 135M model really gave (golden-set run): a source's title echoed as a
+    'sentence', prompt markup, and a claim the cited sentence does not make. None reaches the
+    reader; every sentence shown is supported by exactly the quotes it cites."""
+    from rag.evaluation.harness import citation_scores
+
+    llm = ScriptedLLM("China's state-backed push to become an AI power (2025)\n3. [1] "
+                      "<source>\nUnlike the US, in China the government finances much of the infrastructure [2]. "
+                      "This investment is a direct result of the government's efforts to promote the development "
+                      "of advanced artificial intelligence systems [1].")
+    bot = Assistant.open(index_dir, llm=llm)
+    answer = bot.ask("How much did the Chinese government announce in April for AI startups?")
+    assert "state-backed push to become an AI power (2025)" not in answer.text
+    assert "<source>" not in answer.text and "direct result" not in answer.text
+    if not answer.refused:
+        faithfulness, recall, _precision = citation_scores(answer, bot.index.embedder)
+        assert faithfulness == 1.0 and recall == 1.0
+    assert_exact(bot, answer)
+
+
 def test_a_dead_endpoint_falls_back_to_quotes(index_dir):
     bot = Assistant.open(index_dir, llm=ScriptedLLM(fail=True))
     answer = bot.ask("How much has China put into semiconductors since 2014?")
