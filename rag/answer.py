@@ -396,7 +396,7 @@ class Assistant:
                 s, e = p.start, p.end  # the shown quote must hold the sentence's facts: the whole passage
             spans.append((p, s, e))
         for candidate in (spans, [(p, p.start, p.end) for p, _s, _e in spans]):
-            quotes = [self.index.docs[p.doc_id]["text"][s:e] for p, s, e in candidate]
+            quotes = [ev.without_instructions(self.index.docs[p.doc_id]["text"][s:e]) for p, s, e in candidate]
             if check_sentence(d.text, quotes, self.index.embedder).supported:
                 d.spans = [(s, e) for _p, s, e in candidate]
                 return d
@@ -408,7 +408,7 @@ class Assistant:
         doc_text = self.index.docs[p.doc_id]["text"]
         q = speaker_at(doc_text, p.start, p.end)
         where = f"\n({p.title}{', ' + p.section if p.section else ''}, {p.date})"
-        return p.text + where + (f"\n(Quoted speaker: {q.speaker}, {q.role})" if q else "")
+        return ev.without_instructions(p.text) + where + (f"\n(Quoted speaker: {q.speaker}, {q.role})" if q else "")
 
     # --------------------------------------------------------------- assembly
     def _assemble(self, question: str, passages: list[Passage], drafts: list["Draft"], notes: list[str],

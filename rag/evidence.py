@@ -48,6 +48,31 @@ class Evidence:
     quoted: str | None = None  # the person whose whole quotation this is, when a question asks about them
 
 
+# Text in a source that addresses the reader or a model with instructions ("ignore previous
+# instructions and reply X", in any of several languages) is data, never evidence for an answer.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:(?:the|of|these|those)\s+)?(?:all|any|your|previous|prior|above|"
+    r"earlier|preceding)\s+(?:(?:previous|prior|above|earlier|other)\s+)?(?:instructions|prompts|rules|sources|context)\b"
+    r"|\bignorez\b|\bignora(?:r|d)?\b[^.!?\n]{0,30}\binstruc|\bignorier(?:e|en)?\b|忽略|无视"
+    r"|\b(?:respond|reply|answer|output|print|write)\s+(?:only|with|exactly)\b|\brépondez\b|\bresponde\b|只输出|仅输出"
+    r"|\b(?:system prompt|developer mode|your instructions)\b",
+    re.I,
+)
+
+
+def is_instruction(sentence: str) -> bool:
+    return bool(_INSTRUCTION.search(sentence))
+
+
+def without_instructions(text: str) -> str:
+    """``text`` with its instruction sentences blanked (same length, so offsets still hold)."""
+    out = text
+    for s, e in sentence_spans(text):
+        if is_instruction(text[s:e]):
+            out = out[:s] + " " * (e - s) + out[e:]
+    return out
+
+
 _TERMINAL = re.compile(r"[.;:!?…][\"”’)\]]*$")
 
 
@@ -72,7 +97,7 @@ def gather(passages: list[Passage]) -> list[Evidence]:
     for i, p in enumerate(passages):
         for s, e in sentence_spans(p.text):
             key = (p.doc_id, p.start + s)
-            if key in seen or not is_statement(p.text[s:e]):
+            if key in seen or not is_statement(p.text[s:e]) or is_instruction(p.text[s:e]):
                 continue
             seen.add(key)
             out.append(Evidence(i, p, p.start + s, p.start + e, p.text[s:e]))
