@@ -10,9 +10,10 @@ eval/golden.jsonl one after another, and stops asking when the time is up (quest
 finish, each bounded by --timeout). A sampler reads the server's resident memory (VmRSS, the
 process and its children) once a second. Reported: requests, errors (HTTP failures, timeouts,
 gradio errors, and answers rendered as "Could not answer"), p50/p95/max latency, throughput, and
-RSS over time; memory is called stable when, after the first quarter's warm-up, the mean RSS of the
-last quarter is within 10% of the second quarter's and the second half grows by at most 2% a
-minute. A table is printed; --out gets the same as JSON.
+RSS over time. The same load runs first for --warmup seconds (default 90: models load, buffers and
+malloc arenas fill), not counted; memory is then called stable when the mean RSS of the last
+quarter of the measured run is within 10% of the second quarter's and the second half grows by at
+most 2% a minute. A table is printed; --out gets the same as JSON.
 
 Not a pytest: it takes a minute, its figures depend on the machine, and it asserts nothing; it
 exits 1 only when a request fails, so it can gate a release by hand.
@@ -203,7 +204,7 @@ def library_asker(index: Path):
 
 
 def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, seed: int,
-        library: Path | None = None, sessions: str = "question") -> dict:
+        library: Path | None = None, sessions: str = "question", warmup: float = 0.0) -> dict:
     questions = load_questions()
     if library is not None:
         asker = library_asker(library)
@@ -217,7 +218,8 @@ def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, s
     lock = threading.Lock()
     rss: list[tuple[float, float]] = []
     start = time.monotonic()
-    stop_at = start + seconds
+    measure_from = start + warmup  # the same load runs first for `warmup` seconds, not counted
+    stop_at = measure_from + seconds
     done = threading.Event()
 
     def user(n: int) -> None:
@@ -232,7 +234,7 @@ def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, s
                 good, why = False, f"{type(e).__name__}: {str(e)[:100]}"
             with lock:
                 results.append({"user": n, "t": round(t0 - start, 3), "seconds": round(time.monotonic() - t0, 3),
-                                "ok": good, "error": why, "question": q})
+                                "ok": good, "error": why, "question": q, "warmup": t0 < measure_from})
 
     def sampler() -> None:
         while not done.is_set():
@@ -246,11 +248,15 @@ def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, s
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=seconds + timeout + 30)
-    elapsed = time.monotonic() - start
+        t.join(timeout=warmup + seconds + timeout + 30)
+    elapsed = time.monotonic() - measure_from
     done.set()
     sampling.join(timeout=5)
 
+    timeline = list(rss)
+    warm_errors = [r for r in results if r["warmup"] and not r["ok"]]
+    results = [r for r in results if not r["warmup"]] + warm_errors  # a failure is a failure, warm-up or not
+    rss = [(t, v) for t, v in rss if t >= warmup]
     lat = [r["seconds"] for r in results if r["ok"]]
     errors = [r for r in results if not r["ok"]]
     quarter = max(1, len(rss) // 4)
@@ -276,7 +282,8 @@ def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, s
                    "stable": bool(rss) and abs(last - second) <= 0.10 * second
                    and slope is not None and slope <= 0.02 * last,
                    "second_half_growth_mb_per_min": slope,
-                   "timeline": rss},
+                   "timeline": timeline},
+        "warmup_s": warmup,
         "requests_log": results,
     }
 
@@ -284,7 +291,7 @@ def run(url: str, pid: int | None, users: int, seconds: float, timeout: float, s
 def print_table(r: dict) -> None:
     m = r["rss_mb"]
     rows = [
-        ("users x seconds", f"{r['users']} x {r['seconds']:.0f} s (ran {r['elapsed']} s)"),
+        ("users x seconds", f"{r['users']} x {r['seconds']:.0f} s after {r['warmup_s']:.0f} s of warm-up load (ran {r['elapsed']} s)"),
         ("requests (ok / errors)", f"{r['requests']} ({r['ok']} / {r['errors']})"),
         ("error kinds", ", ".join(r["error_kinds"]) or "none"),
         ("latency p50 / p95 / max", f"{r['p50_s']} s / {r['p95_s']} s / {r['max_s']} s"),
@@ -312,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="index for the UI this script starts (default ./index, else .cache/eval-index)")
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--warmup", type=float, default=90.0,
+                    help="seconds of the same load before measuring (answers and memory of this phase not counted)")
     ap.add_argument("--timeout", type=float, default=180.0, help="per-question limit (s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sessions", choices=["question", "user"], default="question",
@@ -352,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_ready(url, proc)
     try:
         result = run(url, pid, args.users, args.seconds, args.timeout, args.seed,
-                     index if args.library else None, args.sessions)
+                     index if args.library else None, args.sessions, args.warmup)
     finally:
         if proc is not None:
             proc.terminate()
