@@ -125,6 +125,11 @@ class Assistant:
             if not (answerable(part.question, scored, self.index) or (quoted and scored)):
                 unanswered.append(part.label)
                 continue
+            if the_plan.kind == "comparison" and not any(e.coverage > 0 for e in scored[:3]):
+                # A jurisdiction's cell must be about the topic, not merely the nearest text of that
+                # jurisdiction: none of the best sentences uses a word of the question's topic.
+                unanswered.append(part.label)
+                continue
             limit = 2 if the_plan.kind == "comparison" else 3
             for d in self._drafts(part.question, found, scored, notes, limit):
                 d.cited = [n + offset for n in d.cited]
@@ -294,6 +299,8 @@ class Assistant:
                 continue
             if any(c.passage.doc_id == e.passage.doc_id and e.start < c.end + 1 and c.start < e.end for c in chosen):
                 continue
+            if any(ev.display(c.text) == ev.display(e.text) for c in chosen):
+                continue  # the same words repeated elsewhere in the document
             chosen.append(e)
             items = list_size(e.text, question)
             if items:

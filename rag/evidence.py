@@ -24,7 +24,7 @@ GENERIC = frozenset(tokenize(
     "eu us uk united states european union kingdom federal order executive "
     "main key new many much number list give summarize summarise mention mentions mentioned "
     "require requires required requirement requirements provide provides define defines definition "
-    "approach treat treats role purpose take takes set sets way ways whether else also"
+    "approach treat treats role purpose take takes set sets way ways whether else also text texts each their"
 ))
 _CAP = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+(?:[-\s][A-Z][a-zA-Z]+)*)")
 _NUM = re.compile(r"\b\d[\d,.]*\b")
@@ -79,8 +79,8 @@ _TERMINAL = re.compile(r"[.;:!?…][\"”’)\]]*$")
 def is_statement(text: str) -> bool:
     """A sentence that states something: not a bare heading, page header or table-of-contents line."""
     words = text.split()
-    if len(words) < 5:
-        return False
+    if len(words) < 5 or text.rstrip().rstrip("\"”’)").endswith("?"):
+        return False  # a question (a consultation question, a rhetorical one) states nothing
     return bool(_TERMINAL.search(text)) or len(words) >= 14
 
 

@@ -139,6 +139,18 @@ def test_comparison_table_has_one_verified_row_per_jurisdiction(assistant):
         assert row["citations"] or row["text"] == "not addressed in the sources"
 
 
+def test_a_comparison_cell_without_the_topic_says_not_addressed(assistant):
+    """No US document in the corpus speaks of regulatory sandboxes: the US cell must say so rather
+    than quote the nearest US text; consultation questions ("What could government do ...?") are
+    not evidence."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("How do the US, the EU and the UK treat AI regulatory sandboxes?")
+    us = [r for r in answer.table or [] if r["jurisdiction"] == "United States"]
+    assert us and us[0]["text"] == "not addressed in the sources" and not us[0]["citations"], answer.table
+    assert not any(c.quote.rstrip().endswith("?") for c in answer.citations)
+    assert any("sandbox" in c.quote.lower() and c.doc_id.startswith("eu-ai-act") for c in answer.citations)
+
+
 def test_partial_abstention_answers_what_it_can(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("What does the EU AI Act ban and what is the budget of Japan's AI office for 2026?")
