@@ -13,7 +13,7 @@ import re
 _QUOTED_TERM = re.compile(r"(?<![\w])['‘\"“]([^'’\"”]{2,60}?)['’\"”](?![\w])")
 _ASKED_TERM = [
     re.compile(r"\bdefin(?:e|es|ed|ition of)\s+(?:an?\s+|the\s+(?:term\s+)?)?([\w\- ]{2,50}?)"
-               r"(?=\?|$|\s+(?:in|under|by|according)\b)", re.I),
+               r"(?=\?|$|\s+(?:in|under|by|according|their|its|for|within|across|as|and)\b)", re.I),
     re.compile(r"\bwho counts as\s+(?:an?\s+|the\s+)?([\w\- ]{2,50}?)(?=\?|$|\s+(?:in|under|by|according)\b)", re.I),
     re.compile(r"\bwhat does\s+(?:the term\s+)?([\w\- ]{2,50}?)\s+mean\b", re.I),
     re.compile(r"\bwhat (?:is|are) (?:an?\s+|the\s+)?([\w\- ]{2,40}?)\s+(?:under|in|according to)\b", re.I),
