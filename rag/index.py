@@ -252,6 +252,13 @@ def _update(index_dir: Path, settings: Settings, progress: Progress | None, sour
                 report.removed.append(doc_id)
         fresh: dict[str, _Doc] = {}
         seen_paths: dict[str, str] = {}
+        if sources is None:
+            # Adding "b/report.md" to an index holding "a/report.md" must not replace it: the
+            # indexed file claims its name first, and the newcomer gets a suffixed id.
+            for doc_id, d in old.items():
+                held = Path(d.doc["path"])
+                if held.exists():
+                    seen_paths.setdefault(doc_id, str(held.resolve()))
         for i, f in enumerate(files):
             if progress:
                 progress("read", i, len(files))

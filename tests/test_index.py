@@ -116,6 +116,24 @@ def test_incremental_build_embeds_only_what_changed(tmp_path):
     assert "$9 million" in idx.retrieve("memo budget", k=1)[0].text
 
 
+def test_adding_a_file_with_a_taken_name_keeps_both(tmp_path):
+    """Two reports both called report.md: adding the second must not silently replace the first;
+    re-adding the first (changed) refreshes it under its own id."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "report.md", tmp_path / "b" / "report.md"
+    first.write_text("# A\nThe first report counts 12 regulators.\n")
+    second.write_text("# B\nThe second report counts 40 inspectors.\n")
+    Index.build([first], tmp_path / "ix")
+    idx, rep = Index.add([second], tmp_path / "ix")
+    assert len(idx.docs) == 2 and "report" in idx.docs and rep.added and rep.added[0].startswith("report-")
+    assert "12 regulators" in idx.document("report").text
+    first.write_text("# A\nThe first report now counts 13 regulators.\n")
+    idx, rep = Index.add([first], tmp_path / "ix")
+    assert rep.updated == ["report"] and len(idx.docs) == 2
+    assert "13 regulators" in idx.document("report").text
+
+
 def test_bad_files_are_reported_and_the_rest_indexed(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
