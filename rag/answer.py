@@ -295,7 +295,7 @@ class Assistant:
             if len(chosen) >= limit or e.score < best - 0.3:
                 break
             # What a person said is answered by their quotations, even ones the embedding ranks lower.
-            if e.score < best - (0.3 if e.quoted else 0.12):
+            if not e.quoted and e.score < best - 0.12:
                 continue
             if any(c.passage.doc_id == e.passage.doc_id and e.start < c.end + 1 and c.start < e.end for c in chosen):
                 continue

@@ -54,19 +54,17 @@ def definitions_in(term: str, text: str, forms: list[re.Pattern] | None = None) 
     """Offsets in ``text`` where ``term`` is defined."""
     forms = forms or definition_forms(term)
     found = [m.start() for f in forms for m in f.finditer(text)]
-    # An acronym introduced for the term ("human-in-the-loop (HITL)") defines it too.
-    for m in re.finditer(rf"\b{_term_pattern(term)}\s+\(([A-Z]{{2,6}})\)", text, re.I):
-        found += [a.start() for a in re.finditer(rf"\b{m.group(1)}\s+{_VERB}\b", text)]
-    return sorted(set(found))
+    return sorted(set(found + _acronym_definitions(term, text, text)))
+
+
+def _acronym_definitions(term: str, intro: str, text: str) -> list[int]:
+    """Offsets in ``text`` defining an acronym that ``intro`` introduces for the term
+    ("human-in-the-loop (HITL)" ... "HITL refers to")."""
+    return [a.start() for m in re.finditer(rf"\b{_term_pattern(term)}\s+\(([A-Z]{{2,6}})\)", intro, re.I)
+            for a in re.finditer(rf"\b{m.group(1)}\s+{_VERB}\b", text)]
 
 
 def defines(terms: list[str], sentence: str, context: str = "") -> bool:
     """True when ``sentence`` defines one of ``terms``; ``context`` (its passage) may introduce
     the acronym the sentence defines it by."""
-    for t in terms:
-        if definitions_in(t, sentence):
-            return True
-        for m in re.finditer(rf"\b{_term_pattern(t)}\s+\(([A-Z]{{2,6}})\)", context, re.I):
-            if re.search(rf"\b{m.group(1)}\s+{_VERB}\b", sentence):
-                return True
-    return False
+    return any(definitions_in(t, sentence) or _acronym_definitions(t, context, sentence) for t in terms)

@@ -115,6 +115,11 @@ class Index:
         return {k: np.array(sorted(v, key=lambda p: self._rows[p][2]), dtype=np.int64) for k, v in out.items()}
 
     @cached_property
+    def _doc_starts(self) -> dict[str, list[int]]:
+        """Start offsets of ``doc_pids``, for bisecting in ``pid_at``."""
+        return {k: [self._rows[p][2] for p in v] for k, v in self.doc_pids.items()}
+
+    @cached_property
     def part_pids(self) -> dict[tuple[str, str], list[int]]:
         """(doc_id, top-level part such as 'Art. 5') -> its passage ids, in document order."""
         out: dict[tuple[str, str], list[int]] = {}
@@ -130,8 +135,7 @@ class Index:
         pids = self.doc_pids.get(doc_id)
         if pids is None:
             return None
-        starts = [self._rows[p][2] for p in pids]
-        i = bisect.bisect_right(starts, offset) - 1
+        i = bisect.bisect_right(self._doc_starts[doc_id], offset) - 1
         while i >= 0:
             pid = int(pids[i])
             if self._rows[pid][2] <= offset < self._rows[pid][3]:
