@@ -14,7 +14,7 @@ import numpy as np
 
 from . import dense
 from .definitions import asked_terms, definition_forms, definitions_in
-from .policy import asks_status
+from .policy import JURISDICTIONS, asks_status, jurisdictions_in
 from .structure import top_level
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RRF_K = 60
 # Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
 WEIGHTS = {"dense": 0.5, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5,
-           "definition": 2.0, "status": 1.5}
+           "definition": 2.0, "status": 1.5, "place_dense": 0.5, "place_bm25": 1.0}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
@@ -116,7 +116,7 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
         # The question names a document ("the EU AI Act", "EO 14110"): rank within it as well.
         # Within it, the document's own name says nothing: rank by the rest of the question.
         in_docs = np.zeros(len(index), dtype=bool)
-        for d in named:
+        for d in named + companions(index, named):
             in_docs[index.doc_pids[d]] = True
         if mask is not None:
             in_docs &= mask
@@ -124,6 +124,15 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
         tvec = index.embedder.encode([topic])[0] if topic != question else qvec
         rankings.append(("doc_dense", list(dense.search(index.faiss, tvec, n, np.flatnonzero(in_docs))[0])))
         rankings.append(("doc_bm25", list(index.lexical.search(topic, n, in_docs)[0])))
+    else:
+        place = jurisdiction_mask(index, question, mask)
+        if place is not None:
+            # "Is the UK going to set up a regulator?" names no document but a place: most of the
+            # corpus cannot answer it, so rank within that place's documents too.
+            topic = " ".join(re.sub("|".join(JURISDICTIONS.values()), " ", question).split())
+            tvec = index.embedder.encode([topic])[0] if topic else qvec
+            rankings.append(("place_dense", list(dense.search(index.faiss, tvec, n, np.flatnonzero(place))[0])))
+            rankings.append(("place_bm25", list(index.lexical.search(topic or question, n, place)[0])))
     refs = references(question)
     if refs:
         rankings.append(("section", _section_ranking(index, refs, mask, qvec, named)))
@@ -147,6 +156,38 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
         p.meta.setdefault("_", None)
         out.append(_with_similarity(p, dense_score.get(pid)))
     return out
+
+
+def companions(index: "Index", named: list[str]) -> list[str]:
+    """Fact sheets issued the same day as a named order: "how many companies had committed before
+    Biden's AI order?" is answered in the White House's summary, not in the order's text."""
+    out = []
+    for doc_id in named:
+        date = str(index.docs[doc_id]["meta"].get("date", ""))
+        if len(date) < 10 or str(index.docs[doc_id]["meta"].get("title", "")).lower().startswith("fact sheet"):
+            continue
+        out += [d for d, doc in index.docs.items() if d not in named and d not in out
+                and str(doc["meta"].get("date", "")) == date
+                and str(doc["meta"].get("title", "")).lower().startswith("fact sheet")]
+    return out
+
+
+def jurisdiction_mask(index: "Index", question: str, mask: np.ndarray | None) -> np.ndarray | None:
+    """Passages of the documents from the places the question names, or None when that is all or nothing."""
+    places = jurisdictions_in(question)
+    if not places:
+        return None
+    docs = [d for d, doc in index.docs.items() if doc_matches(doc["meta"], d, {"jurisdiction": places})]
+    if not docs or len(docs) == len(index.docs):
+        return None
+    out = np.zeros(len(index), dtype=bool)
+    for d in docs:
+        out[index.doc_pids[d]] = True
+    if mask is not None:
+        if not (mask & ~out).any():  # the filters already keep only these places
+            return None
+        out &= mask
+    return out if out.any() else None
 
 
 def _with_similarity(p: "Passage", sim: float | None) -> "Passage":
@@ -184,6 +225,12 @@ def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, nam
     qvec = index.embedder.encode([question + (" " + " ".join(extra) if extra else "")])[0]
     sims = index.heading_vectors @ qvec
     out: list[int] = []
+    # A heading in the law's own word for what was asked ("fine" -> "Penalties") is found by that
+    # word: a one-word heading embeds too far from any question to be found by similarity.
+    words = {w for h in extra for w in h.split() if len(w) > 5}
+    for doc_id, _off, label, text in index.headings if words else []:
+        if (not named or doc_id in named) and words & set(re.findall(r"[a-z]+", text.lower())):
+            out.extend(pid for pid in index.part_pids.get((doc_id, label), [])[:8] if mask is None or mask[pid])
     for i in np.argsort(-sims)[: top * 4]:
         if sims[i] < min_sim or len(out) >= top * 8:
             break
@@ -324,8 +371,8 @@ def described_docs(index: "Index", question: str, min_score: int = 3) -> list[tu
         for pat, test in kinds:
             if test(title.lower(), str(meta.get("doc_type", ""))):
                 score += 2 if "fact" in pat else 1
-            elif "fact" in pat:
-                score -= 2
+            else:
+                score -= 2 if "fact" in pat else 1
         topic = [w for w in cached.get(doc_id, ()) if re.search(rf"\b{w}", lower)]
         score += min(len(topic), 2)
         if score >= min_score:

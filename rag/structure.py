@@ -14,7 +14,7 @@ from dataclasses import dataclass
 _EU_ARTICLE = re.compile(r"^[^\S\n]*Article (\d+[a-z]?)[^\S\n]*$", re.M)
 _EU_ANNEX = re.compile(r"^[^\S\n]*ANNEX ([IVXLC]+)[^\S\n]*$", re.M)
 _EU_RECITALS_END = re.compile(r"^[^\S\n]*HAVE ADOPTED THIS REGULATION", re.M)
-_US_SEC = re.compile(r"^[^\S\n]*Sec(?:tion|\.) (\d+)\.", re.M)
+_US_SEC = re.compile(r"^[^\S\n]*(?:<u>)?Sec(?:tion|\.|</u>\.) (\d+)\.", re.M)  # "<u>Sec</u>. 4." (whitehouse.gov HTML)
 _US_SUB = re.compile(r"^[^\S\n]*(\d+)\.(\d+)\.[^\S\n]", re.M)
 _MD_HEAD = re.compile(r"^(#{1,4}) +(.+?)\s*#*$", re.M)
 _LINE_ITEM = re.compile(r"^[^\S\n]*(\d{1,2})\.[^\S\n]+(?=\S)|^[^\S\n]*\(([a-z]{1,2}|[ivx]{1,5}|[A-Z]|\d{1,3})\)[^\S\n]+", re.M)

@@ -86,3 +86,23 @@ def test_status_questions_retrieve_the_revoking_order(policy_index):
     hits = policy_index.retrieve("Is Executive Order 14110 still in effect?", k=5)
     revoking = [p for p in hits if p.doc_id != "us-eo-14110-2023" and "14110" in p.text]
     assert revoking, [p.doc_id for p in hits]
+
+
+def _top5(index, question: str, quote: str) -> bool:
+    return any(quote in p.text for p in index.retrieve(question, k=5))
+
+
+def test_a_place_named_in_the_question_scopes_retrieval(policy_index):
+    """"the UK" names no document, but only one document in the corpus is from the UK: the answer
+    ("not ... on a statutory footing initially") shares no word with "legislation straight away"."""
+    shared_corpus_or_skip()
+    assert _top5(policy_index, "Will the UK put its AI principles into legislation straight away?",
+                 "We will not put these principles on a statutory footing initially")
+
+
+def test_an_order_brings_its_fact_sheet(policy_index):
+    """The count of companies that had committed before EO 14110 is in the White House fact sheet issued
+    the same day, not in the order."""
+    shared_corpus_or_skip()
+    assert _top5(policy_index, "How many leading companies had made voluntary AI safety commitments before "
+                 "Biden's October 2023 AI order?", "commitments from 15 leading companies")

@@ -33,6 +33,12 @@ def test_us_order_sections_and_subsections():
     assert label.startswith("Sec. 4.2"), label
 
 
+def test_a_section_heading_with_html_underline_is_still_a_section():
+    """whitehouse.gov's copy of the AI infrastructure order writes "<u>Sec</u>. 4." for one heading."""
+    doc = _doc("us-eo-14141-ai-infrastructure-2025")
+    assert _label_of(doc, "By February 28, 2025, the Secretary of Defense").startswith("Sec. 4(a)")
+
+
 def test_uk_white_paper_numbered_paragraphs_sit_in_their_section():
     doc = _doc("uk-ai-regulation-white-paper-2023")
     assert _label_of(doc, "We intend to focus an initial pilot on a single sector") == "Sec. 3.3.4, para. 97"
