@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RRF_K = 60
 # Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
 WEIGHTS = {"dense": 0.5, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5,
-           "definition": 2.0, "status": 1.5, "place_dense": 0.5, "place_bm25": 1.0}
+           "definition": 2.0, "status": 4.5, "heading_word": 1.5, "place_dense": 0.5, "place_bm25": 1.0}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
@@ -141,9 +141,8 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
         rankings.append(("definition", defined))
     if named and asks_status(question):
         rankings.append(("status", _status_ranking(index, named, mask)))
-    heads = _heading_ranking(index, question, mask, named)
-    if heads:
-        rankings.append(("heading", heads))
+    worded, similar = _heading_rankings(index, question, mask, named)
+    rankings += [("heading_word", worded)] * bool(worded) + [("heading", similar)] * bool(similar)
     fused: dict[int, float] = {}
     for kind, ranking in rankings:
         for rank, pid in enumerate(ranking):
@@ -216,21 +215,22 @@ _HINTS = {"ban": "prohibited", "bans": "prohibited", "banned": "prohibited", "fi
           "when": "apply from date", "exempt": "exemptions no restrictions"}
 
 
-def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, named: list[str],
-                     min_sim: float = 0.5, top: int = 2) -> list[int]:
+def _heading_rankings(index: "Index", question: str, mask: np.ndarray | None, named: list[str],
+                      min_sim: float = 0.5, top: int = 2) -> tuple[list[int], list[int]]:
     """Passages under the article/section headings closest to the question, heading first."""
     if not len(index.headings):
-        return []
+        return [], []
     extra = [h for w, h in _HINTS.items() if re.search(rf"\b{w}\b", question, re.I)]
     qvec = index.embedder.encode([question + (" " + " ".join(extra) if extra else "")])[0]
     sims = index.heading_vectors @ qvec
-    out: list[int] = []
     # A heading in the law's own word for what was asked ("fine" -> "Penalties") is found by that
     # word: a one-word heading embeds too far from any question to be found by similarity.
     words = {w for h in extra for w in h.split() if len(w) > 5}
-    for doc_id, _off, label, text in index.headings if words else []:
-        if (not named or doc_id in named) and words & set(re.findall(r"[a-z]+", text.lower())):
-            out.extend(pid for pid in index.part_pids.get((doc_id, label), [])[:8] if mask is None or mask[pid])
+    parts = [[pid for pid in index.part_pids.get((doc_id, label), [])[:8] if mask is None or mask[pid]]
+             for doc_id, _off, label, text in (index.headings if words else [])
+             if (not named or doc_id in named) and words & set(re.findall(r"[a-z]+", text.lower()))]
+    worded = [pids[rank] for rank in range(8) for pids in parts if rank < len(pids)]
+    out: list[int] = []
     for i in np.argsort(-sims)[: top * 4]:
         if sims[i] < min_sim or len(out) >= top * 8:
             break
@@ -239,7 +239,7 @@ def _heading_ranking(index: "Index", question: str, mask: np.ndarray | None, nam
             continue
         pids = [pid for pid in index.part_pids.get((doc_id, label), []) if mask is None or mask[pid]]
         out.extend(pids[:8])
-    return out
+    return worded, out
 
 
 _ID = re.compile(r"\b(?:(?!19\d\d\b|20\d\d\b)\d{4,5}|\d{4}/\d{3,4}|M-\d{2}-\d{2}|\d{3}-\d)\b")
@@ -452,4 +452,4 @@ def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, l
                 continue
             near = d["text"][max(0, m.start() - 150):m.end() + 150]
             (strong if _STATUS_TEXT.search(near) else weak).append(pid)
-    return (strong + weak)[:limit]
+    return strong[:limit]

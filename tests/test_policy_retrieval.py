@@ -106,3 +106,10 @@ def test_an_order_brings_its_fact_sheet(policy_index):
     shared_corpus_or_skip()
     assert _top5(policy_index, "How many leading companies had made voluntary AI safety commitments before "
                  "Biden's October 2023 AI order?", "commitments from 15 leading companies")
+
+
+def test_a_plain_word_finds_the_heading_in_the_laws_word(policy_index):
+    """Users say "fine" and "banned"; the AI Act's Article 99 is headed "Penalties"."""
+    shared_corpus_or_skip()
+    assert _top5(policy_index, "What is the maximum fine for using a banned AI practice under the EU AI Act?",
+                 "fines of up to EUR 35 000 000")
