@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RRF_K = 60
 # Weight of each ranking in the fusion (tuned on eval/golden.jsonl; see eval/README.md).
 WEIGHTS = {"dense": 0.5, "bm25": 0.5, "doc_dense": 1.0, "doc_bm25": 2.0, "section": 1.5, "heading": 0.5,
-           "definition": 2.0, "status": 4.5, "heading_word": 1.5, "place_dense": 0.5, "place_bm25": 1.0}
+           "definition": 2.0, "status": 4.5, "heading_word": 2.0, "place_dense": 0.5, "place_bm25": 1.0}
 _JURISDICTION_ALIASES = {
     "us": "united states", "usa": "united states", "u.s.": "united states", "united states": "united states",
     "eu": "european union", "european union": "european union", "europe": "european union",
