@@ -12,7 +12,6 @@ import re
 import time
 
 
-import numpy as np
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -107,10 +106,7 @@ class Assistant:
         for part in the_plan.parts:
             t1 = time.perf_counter()
             query = part.question
-            if status_docs:  # "Is EO 14110 still in force?": look for the text that revoked or replaced it
-                query = f"{query} {policy.STATUS_WORDS}"
             found = self.index.retrieve(query, k=k or max(self.settings.k, 6), filters=part.filters)
-            found += [p for p in self._status_evidence(status_docs, part.filters) if p.pid not in {f.pid for f in found}]
             quoted = self._speaker_passages(part.question, part.filters)
             found += [p for p in quoted if p.pid not in {f.pid for f in found}]
             found += self._list_continuations(found[:3], {f.pid for f in found})
@@ -170,24 +166,6 @@ class Assistant:
                         break
         return out[:limit]
 
-    def _status_evidence(self, doc_ids: list[str], filters: dict[str, Any] | None) -> list[Passage]:
-        """Passages of *other* documents that speak of revoking or replacing the named ones."""
-        from .retrieve import allowed_mask, doc_aliases
-
-        out: list[Passage] = []
-        base = allowed_mask(self.index, filters)
-        for doc_id in doc_ids:
-            for alias in sorted((a.lstrip("=").lower() for a in doc_aliases(self.index)[doc_id]), key=len, reverse=True)[:2]:
-                says = np.zeros(len(self.index), dtype=bool)
-                for other, d in self.index.docs.items():
-                    if other == doc_id or alias not in d["text"].lower():
-                        continue
-                    for pid in self.index.doc_pids[other]:
-                        says[pid] = (base is None or base[pid]) and alias in self.index.passage(int(pid)).text.lower()
-                ids, _ = self.index.lexical.search(policy.STATUS_WORDS, 2, says)
-                out += [self.index.passage(int(i)) for i in ids]
-        return out
-
     def _score(self, question: str, passages: list[Passage], latest: bool) -> list[ev.Evidence]:
         asked_about = {doc_id: mentioned_speakers(question, self.index.docs[doc_id]["text"])
                        for doc_id in {p.doc_id for p in passages}}
@@ -205,7 +183,7 @@ class Assistant:
             if latest and e.passage.date and dates:
                 e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
         scored.sort(key=lambda e: -e.score)
-        return prefer_referenced(question, on_topic(question, scored, self.index))
+        return prefer_referenced(question, on_topic(question, scored, self.index), self.index)
 
     def _list_continuations(self, top: list[Passage], have: set[int], more: int = 2) -> list[Passage]:
         """The next passages of the same article or section, after a passage that opens a list.
@@ -518,13 +496,10 @@ def _instruction_leak(claim: str) -> str:
     if words and sum(w in set(tokenize(SYSTEM)) for w in words) / len(words) >= 0.6:
         return "repeats the assistant's instructions"
     return ""
-_STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac)\w*", re.I)
-
-
 def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
     """A sentence that names the document and says it was revoked/replaced answers a status question."""
     for e in scored:
-        if _STATUS_TEXT.search(e.text) and any(a in e.text.lower() for a in aliases):
+        if policy.STATUS_TEXT.search(e.text) and any(a in e.text.lower() for a in aliases):
             e.score = max(e.score, MIN_SCORE + 0.2)
     scored.sort(key=lambda e: -e.score)
 
@@ -600,8 +575,11 @@ _REF_WORDS = re.compile(r"\b(?:article|art|section|sec|annex|recital|of the|eu|e
                         r"contain|contains|prohibit|prohibits|ban|bans|establish|establishes)\b", re.I)
 
 
-def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evidence]:
-    """'What does Article 5 say?': the referenced article's own sentences, in order, come first."""
+def prefer_referenced(question: str, scored: list[ev.Evidence], index: Index | None = None) -> list[ev.Evidence]:
+    """'What does Article 5 say?': the referenced article's own sentences, in order, come first.
+
+    'What does Section 4(a) ask?' puts the sentences of 4(a) itself before the rest of Section 4.
+    """
     refs = references(question)
     if not refs:
         return scored
@@ -614,6 +592,13 @@ def prefer_referenced(question: str, scored: list[ev.Evidence]) -> list[ev.Evide
     asked = [t for t in ev.content_terms(_REF_WORDS.sub(" ", question)) if not re.search(r"\d", t)]
     if len(asked) <= 1:
         inside.sort(key=lambda e: (e.passage.doc_id, e.start))
+    precise = [r for r in references(question, precise=True) if r not in refs]
+    if precise and index is not None:
+        def within(e: ev.Evidence) -> bool:
+            marks = index.docs[e.passage.doc_id].get("marks")
+            label = label_at(marks, e.start) if marks else e.passage.section
+            return any(label == r or (label or "").startswith(r + "(") for r in precise)
+        inside = [e for e in inside if within(e)] + [e for e in inside if not within(e)]
     for e in inside:
         e.score = max(e.score, MIN_SCORE + 0.1)
     rest = [e for e in scored if e not in inside]

@@ -39,9 +39,9 @@ SYNONYMS = {
     "ban": ["prohibit"], "bans": ["prohibit"], "banned": ["prohibit"], "forbid": ["prohibit"],
     "fine": ["penalti"], "fines": ["penalti"], "penalty": ["fine"], "watermark": ["label", "watermark"],
     "rule": ["requir"], "deadline": ["within", "day"], "chip": ["semiconductor"], "chips": ["semiconductor"],
-    # Whether a text binds is said in the text's own words: "voluntary", "non-statutory", "binding".
+    # Whether a text binds is said in its own words: "voluntary", "binding".
     "mandatory": ["voluntari", "bind"], "compulsory": ["voluntari", "bind"], "obligatory": ["voluntari", "bind"],
-    "legislation": ["statutori"], "law": ["statutori"], "quickly": ["within", "day"],
+    "quickly": ["within", "day"],
 }
 
 

@@ -122,7 +122,8 @@ _COMPARE = re.compile(r"\b(compare|comparison|differ|difference|versus|vs\.?|eac
                       r"regulate|handle|address|govern|rules?)\b", re.I)
 _STATUS_Q = re.compile(r"\b(in force|in effect|still|revoked|rescinded|repealed|superseded|replaced|valid|current|"
                        r"status|withdrawn)\b", re.I)
-STATUS_WORDS = "revoked rescinded superseded replaced"
+# How a text says another one was ended or is to be changed ("revokes", "shall revise OMB M-24-10").
+STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac|repeal|revis)\w*", re.I)
 
 
 def asks_status(question: str) -> bool:

@@ -14,8 +14,7 @@ import numpy as np
 
 from . import dense
 from .definitions import asked_terms, definition_forms, definitions_in
-from .policy import JURISDICTIONS, asks_status, jurisdictions_in
-from .structure import top_level
+from .policy import JURISDICTIONS, STATUS_TEXT, asks_status, jurisdictions_in
 
 if TYPE_CHECKING:
     from .index import Index
@@ -84,13 +83,17 @@ def doc_matches(meta: dict[str, Any], doc_id: str, filters: dict[str, Any]) -> b
     return True
 
 
-def references(question: str) -> list[str]:
-    """Structural references in a question: 'Article 5' -> 'Art. 5', 'section 4.2' -> 'Sec. 4.2'."""
+def references(question: str, precise: bool = False) -> list[str]:
+    """Structural references in a question: 'Article 5' -> 'Art. 5', 'section 4.2' -> 'Sec. 4.2'.
+
+    With ``precise``, paragraphs and points are kept: 'Section 4(a)' -> 'Sec. 4(a)'.
+    """
     out = []
     for m in _REF.finditer(question):
         if m.group(1):
             kind = "Art." if m.group(1).lower().startswith("art") else "Sec."
-            out.append(f"{kind} {m.group(2)}")
+            sub = re.match(r"(?:\(\w{1,4}\))+", question[m.end():]) if precise else None
+            out.append(f"{kind} {m.group(2)}{sub.group(0) if sub else ''}")
         elif m.group(3):
             out.append(f"Annex {m.group(4).upper()}")
         else:
@@ -225,10 +228,12 @@ def _heading_rankings(index: "Index", question: str, mask: np.ndarray | None, na
     sims = index.heading_vectors @ qvec
     # A heading in the law's own word for what was asked ("fine" -> "Penalties") is found by that
     # word: a one-word heading embeds too far from any question to be found by similarity.
-    words = {w for h in extra for w in h.split() if len(w) > 5}
+    # Only within the documents the question names: "What fine does the Zorblatt ordinance set?" is
+    # not about the AI Act's Article 99 because that is the corpus's article headed "Penalties".
+    words = {w for h in extra for w in h.split() if len(w) > 5} if named else set()
     parts = [[pid for pid in index.part_pids.get((doc_id, label), [])[:8] if mask is None or mask[pid]]
              for doc_id, _off, label, text in (index.headings if words else [])
-             if (not named or doc_id in named) and words & set(re.findall(r"[a-z]+", text.lower()))]
+             if doc_id in named and words & set(re.findall(r"[a-z]+", text.lower()))]
     worded = [pids[rank] for rank in range(8) for pids in parts if rank < len(pids)]
     out: list[int] = []
     for i in np.argsort(-sims)[: top * 4]:
@@ -429,9 +434,6 @@ def definition_ranking(index: "Index", question: str, mask: np.ndarray | None, n
     return out[:limit]
 
 
-_STATUS_TEXT = re.compile(r"\b(revok|rescind|supersed|replac|repeal|revis)", re.I)
-
-
 def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, limit: int = 10) -> list[int]:
     """Passages of *other* documents that mention a named one, those saying it was revoked or
     replaced first: an order does not say it was revoked, the order that revoked it does."""
@@ -451,5 +453,5 @@ def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, l
             if pid is None or pid in strong or pid in weak or (mask is not None and not mask[pid]):
                 continue
             near = d["text"][max(0, m.start() - 150):m.end() + 150]
-            (strong if _STATUS_TEXT.search(near) else weak).append(pid)
+            (strong if STATUS_TEXT.search(near) else weak).append(pid)
     return strong[:limit]

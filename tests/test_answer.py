@@ -80,6 +80,24 @@ def test_a_specific_question_about_an_article_quotes_the_provision_asked(assista
     assert (answer.citations[0].section or "").startswith("Art. 51")
 
 
+def test_a_question_about_a_subsection_quotes_that_subsection_first(assistant):
+    """"Section 4(a)" is one provision of Section 4; (e) of the same section names the same Secretaries."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does Section 4(a) of the January 2025 AI infrastructure order ask the Defense "
+                           "and Energy Secretaries to do?")
+    assert (answer.citations[0].section or "").startswith("Sec. 4(a)"), answer.citations[0]
+    assert "minimum of 3 sites" in answer.citations[0].quote
+
+
+def test_a_status_question_quotes_the_text_that_changes_the_document(assistant):
+    """M-24-10 does not say it was to be revised; EO 14179 does."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Is OMB memo M-24-10 still the current guidance for federal agency use of AI?")
+    assert any(c.doc_id == "us-eo-14179-2025" and "shall revise OMB Memoranda M-24-10" in " ".join(c.quote.split())
+               for c in answer.citations), [c.quote for c in answer.citations]
+    assert any(n.startswith("Status:") and "M-25-21" in n for n in answer.notes)
+
+
 def test_numbers_come_verbatim_from_the_source(assistant):
     answer = assistant.ask("How much has China put into semiconductors since 2014?")
     assert "$ 100 billion" in answer.text
