@@ -17,6 +17,8 @@ _ASKED_TERM = [
     re.compile(r"\bwho counts as\s+(?:an?\s+|the\s+)?([\w\- ]{2,50}?)(?=\?|$|\s+(?:in|under|by|according)\b)", re.I),
     re.compile(r"\bwhat does\s+(?:the term\s+)?([\w\- ]{2,50}?)\s+mean\b", re.I),
     re.compile(r"\bwhat (?:is|are) (?:an?\s+|the\s+)?([\w\- ]{2,40}?)\s+(?:under|in|according to)\b", re.I),
+    re.compile(r"\b(?i:what (?:does|do|is)\s+(?:the\s+)?(?:acronym\s+|abbreviation\s+)?)([A-Z][A-Za-z]{1,7})\s+"
+               r"(?i:stand for|short for)\b"),
 ]
 _OPEN, _CLOSE = "['‘\"“]", "['’\"”]"
 _VERB = r"(?:means|refers\s+to|is\s+defined\s+as|shall\s+mean|has\s+the\s+meaning)"
@@ -25,7 +27,7 @@ _VERB = r"(?:means|refers\s+to|is\s+defined\s+as|shall\s+mean|has\s+the\s+meanin
 def asked_terms(question: str) -> list[str]:
     """The term(s) a definition question asks about: 'AI system' in "How does the Act define an 'AI system'?"."""
     terms = [t.strip() for t in _QUOTED_TERM.findall(question)]
-    if not terms and re.search(r"\b(defin|mean|counts as|refers? to)", question, re.I):
+    if not terms and re.search(r"\b(defin|mean|counts as|refers? to|stands? for|short for)", question, re.I):
         for pat in _ASKED_TERM:
             m = pat.search(question)
             if m:
@@ -54,7 +56,38 @@ def definitions_in(term: str, text: str, forms: list[re.Pattern] | None = None) 
     """Offsets in ``text`` where ``term`` is defined."""
     forms = forms or definition_forms(term)
     found = [m.start() for f in forms for m in f.finditer(text)]
-    return sorted(set(found + _acronym_definitions(term, text, text)))
+    return sorted(set(found + _acronym_definitions(term, text, text) + expansions(term, text)))
+
+
+_SMALL = {"of", "to", "for", "and", "the", "on", "in", "&"}
+
+
+def expansions(acronym: str, text: str) -> list[int]:
+    """Offsets in ``text`` where ``acronym`` is spelled out: "Creating Helpful Incentives to Produce
+    Semiconductors (CHIPS)", "Chief AI Officer (CAIO)"."""
+    if not re.fullmatch(r"[A-Z][A-Za-z]{1,7}", acronym) or sum(c.isupper() for c in acronym) < 2:
+        return []
+    out = []
+    for m in re.finditer(rf"\(\s*{re.escape(acronym)}\s*\)", text):
+        left = [w for w in re.finditer(r"[\w’'&-]+", text[max(0, m.start() - 200):m.start()])]
+        rest = acronym.upper()
+        start = None
+        for w in reversed(left):
+            word = w.group(0)
+            if not rest:
+                break
+            if len(word) > 1 and word.isupper() and rest.endswith(word):
+                rest = rest[: -len(word)]
+            elif word[0].isupper() and word[0] == rest[-1]:
+                rest = rest[:-1]
+            elif word.lower() in _SMALL:
+                continue
+            else:
+                break
+            start = max(0, m.start() - 200) + w.start()
+        if not rest and start is not None:
+            out.append(start)
+    return out
 
 
 def _acronym_definitions(term: str, intro: str, text: str) -> list[int]:

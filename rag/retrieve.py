@@ -400,8 +400,11 @@ def focus(index: "Index", question: str) -> str:
         for w in sorted(words, key=len, reverse=True):
             q = re.sub(rf"\b{re.escape(w)}(?!\w)", " ", q, flags=re.I)
         q = re.sub(r"\b(executive order|order|fact sheet|memorandum|memo)\b", " ", q, flags=re.I)
+    asked = {t.lower() for t in asked_terms(question)}  # "What does CHIPS stand for?" keeps "CHIPS"
     for doc_id in doc_mentions(index, question):
         for name in sorted(doc_aliases(index)[doc_id], key=len, reverse=True):
+            if name.lstrip("=").lower() in asked:
+                continue
             flags = 0 if name.startswith("=") else re.I
             pattern = r"\b" + r"[\s\-]+".join(re.escape(w) for w in name.lstrip("=").split()) + r"\b"
             q = re.sub(pattern, " ", q, flags=flags)

@@ -98,6 +98,14 @@ def test_a_status_question_quotes_the_text_that_changes_the_document(assistant):
     assert any(n.startswith("Status:") and "M-25-21" in n for n in answer.notes)
 
 
+def test_an_acronym_is_answered_by_its_spelled_out_name(assistant):
+    """"CHIPS" names two documents; the question is about the word itself, not those documents."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does the acronym CHIPS stand for?")
+    assert not answer.refused
+    assert "Creating Helpful Incentives to Produce Semiconductors" in " ".join(answer.citations[0].quote.split())
+
+
 def test_numbers_come_verbatim_from_the_source(assistant):
     answer = assistant.ask("How much has China put into semiconductors since 2014?")
     assert "$ 100 billion" in answer.text

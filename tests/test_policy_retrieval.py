@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer import Assistant
-from rag.definitions import asked_terms, defines, definitions_in
+from rag.definitions import asked_terms, defines, definitions_in, expansions
 from rag.retrieve import described_docs, doc_mentions, focus
 
 from .conftest import shared_corpus_or_skip
@@ -27,6 +27,15 @@ from .conftest import shared_corpus_or_skip
 ])
 def test_the_asked_term_is_found(question, term):
     assert asked_terms(question) == [term]
+
+
+def test_acronym_questions_find_the_spelled_out_name():
+    assert asked_terms("What does the acronym CHIPS stand for?") == ["CHIPS"]
+    assert asked_terms("What is NAIRR short for?") == ["NAIRR"]
+    text = "The Act, known as the Creating Helpful\nIncentives to Produce Semiconductors (CHIPS) Act of 2022"
+    assert text[expansions("CHIPS", text)[0]:].startswith("Creating Helpful")
+    assert expansions("CAIO", "each agency must designate a Chief AI Officer (CAIO) within 60 days")
+    assert not expansions("CHIPS", "funding under the CHIPS Act (CHIPS) programme")  # no spelled-out name
 
 
 def test_questions_that_are_not_definitions_ask_no_term():
