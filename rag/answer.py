@@ -21,7 +21,7 @@ from .errors import LLMError
 from .index import Index
 from .llm import Generator, make_generator
 from . import policy
-from .retrieve import doc_aliases, doc_mentions, focus, references
+from .retrieve import doc_aliases, doc_mentions, focus, named_groups, references
 from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
@@ -91,7 +91,7 @@ class Assistant:
         if as_of:
             filters["as_of"] = [as_of]
         as_of = (ev_list(filters.get("as_of")) or [None])[0]
-        the_plan = policy.plan(standalone, filters or None)
+        the_plan = policy.plan(standalone, filters or None, named_groups(self.index, standalone))
         notes: list[str] = []
         if standalone != question:
             notes.append(f"Follow-up read as: {standalone}")
@@ -118,7 +118,10 @@ class Assistant:
             timings["retrieve"] += (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
             # A question about what a quoted person said is answered by their quotes.
-            if not (answerable(part.question, scored, self.index) or (quoted and scored)):
+            # A document the reader named for a comparison row needs less to be quoted from: its best
+            # on-topic sentence (checked below) is its cell, unless that is far from the question.
+            named_row = the_plan.by == "document" and bool(scored) and scored[0].score >= MIN_SCORE - 0.1
+            if not (answerable(part.question, scored, self.index) or (quoted and scored) or named_row):
                 unanswered.append(part.label)
                 continue
             if the_plan.kind == "comparison" and not any(e.coverage > 0 for e in scored[:3]):
@@ -137,7 +140,7 @@ class Assistant:
         answer = self._assemble(question, passages, drafts, notes, timings, t0)
         self._policy_notes(answer, standalone, as_of)
         if the_plan.kind == "comparison" and not answer.refused:
-            _as_table(answer, [p.label for p in the_plan.parts], drafts)
+            _as_table(answer, [p.label for p in the_plan.parts], drafts, the_plan.by)
             yield answer.text
         elif unanswered and not answer.refused:
             answer.unanswered = unanswered
@@ -504,18 +507,19 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
     scored.sort(key=lambda e: -e.score)
 
 
-def _as_table(answer: Answer, labels: list[str], drafts: list[Draft]) -> None:
-    """One verified, cited cell per jurisdiction; 'not addressed in the sources' where nothing holds."""
+def _as_table(answer: Answer, labels: list[str], drafts: list[Draft], by: str = "jurisdiction") -> None:
+    """One verified, cited cell per jurisdiction (or named document); 'not addressed in the sources'
+    where nothing holds. Each row has ``label`` and, under the name of what it is, the same label."""
     rows = []
     for label in labels:
         cell = [d for d in drafts if d.label == label and d.check.supported and d.marks]
         text = " ".join(d.text + "".join(f" [{m}]" for m in d.marks) for d in cell) or NOT_ADDRESSED
-        rows.append({"jurisdiction": label, "text": text, "citations": sorted({m for d in cell for m in d.marks})})
+        rows.append({by: label, "label": label, "text": text, "citations": sorted({m for d in cell for m in d.marks})})
     answer.table = rows
-    lines = ["| Jurisdiction | What the sources say |", "|---|---|"]
-    lines += [f"| {r['jurisdiction']} | {r['text'].replace('|', '/')} |" for r in rows]
+    lines = [f"| {by.capitalize()} | What the sources say |", "|---|---|"]
+    lines += [f"| {r['label']} | {r['text'].replace('|', '/')} |" for r in rows]
     answer.text = "\n".join(lines)
-    answer.unanswered = [r["jurisdiction"] for r in rows if r["text"] == NOT_ADDRESSED]
+    answer.unanswered = [r["label"] for r in rows if r["text"] == NOT_ADDRESSED]
 
 
 def _short_title(title: str) -> str:

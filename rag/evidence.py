@@ -85,7 +85,11 @@ def is_statement(text: str) -> bool:
 
 
 def display(text: str) -> str:
-    """Quote text for reading: layout line breaks and markdown/HTML emphasis removed."""
+    """Quote text for reading: layout line breaks and markdown/HTML emphasis removed.
+
+    A superscript after a digit is a power and stays one: "10<sup>26</sup>" reads "10^26", not "1026".
+    """
+    text = re.sub(r"(?<=\d)<sup>\s*([^<]{1,12}?)\s*</sup>", r"^\1", text, flags=re.I)
     text = re.sub(r"</?(?:u|b|i|em|strong|sup|sub)>", "", text)
     text = re.sub(r"\*\*|__", "", text)
     return " ".join(text.split())

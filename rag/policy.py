@@ -147,13 +147,23 @@ class Plan:
     kind: str  # "single", "parts", "comparison"
     parts: list[SubQuestion] = field(default_factory=list)
     latest: bool = False
+    by: str = "jurisdiction"  # what a comparison's rows are: "jurisdiction" or "document"
 
 
 def jurisdictions_in(question: str) -> list[str]:
     return [name for name, pattern in JURISDICTIONS.items() if re.search(pattern, question)]
 
 
-def plan(question: str, filters: dict[str, Any] | None = None) -> Plan:
+_BETWEEN = re.compile(r"\b(between|which of|versus|vs\.?|compare[sd]?|comparison|differ)\b", re.I)
+
+
+def plan(question: str, filters: dict[str, Any] | None = None,
+         documents: list[tuple[str, list[str]]] | None = None) -> Plan:
+    """How to answer: as one question, part by part, or as a comparison table.
+
+    ``documents`` are the documents the question names, grouped by the name used ("EO 14110" is the
+    order and its fact sheet); two or more with a comparing word make a comparison by document.
+    """
     latest = bool(_LATEST.search(question))
     found = jurisdictions_in(question)
     if len(found) >= 2 and _COMPARE.search(question):
@@ -171,6 +181,19 @@ def plan(question: str, filters: dict[str, Any] | None = None) -> Plan:
         parts = [SubQuestion(sub(name) if topic else question, {**(filters or {}), "jurisdiction": [name]}, name)
                  for name in found]
         return Plan("comparison", parts, latest)
+    if documents and len(documents) >= 2 and (_BETWEEN.search(question) or _COMPARE.search(question)):
+        # Each row is asked about its own document only: "What does the EU AI Act say about compute
+        # thresholds for frontier models?" (the other document's name, and "Biden's", would make the
+        # EU row look for a passage that names Biden).
+        topic = question
+        for label, _ids in documents:
+            topic = re.sub(rf"(?:\b[A-Z][a-z]+['’]s\s+)?(?:the\s+)?{re.escape(label)}", " ", topic)
+        topic = re.sub(r"\b(how do|how does|what do|what does|compare[sd]?|comparison of|differ(?:ence)?s?|between|"
+                       r"versus|vs\.?|and|or|respectively|each|which of these|in|from)\b|[,?:;]", " ", topic, flags=re.I)
+        topic = re.sub(r"^(?:(?:the|on|about|regarding|over)\s+)+|(?:\s+the)+$", "", " ".join(topic.split()), flags=re.I)
+        parts = [SubQuestion(f"What does the {label} say about {topic}?" if len(topic.split()) >= 2 else question,
+                             {**(filters or {}), "doc_id": ids}, label) for label, ids in documents]
+        return Plan("comparison", parts, latest, by="document")
     pieces = [p.strip(" ,;") for p in _SPLIT.split(question) if p and len(p.split()) >= 3]
     if len(pieces) >= 2:
         pieces = [p if p.endswith("?") else p + "?" for p in pieces]

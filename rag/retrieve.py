@@ -306,6 +306,31 @@ def _named_by_alias(index: "Index", question: str) -> bool:
     return any(_mentions(n, question, q) for names in doc_aliases(index).values() for n in names)
 
 
+def named_groups(index: "Index", question: str) -> list[tuple[str, list[str]]]:
+    """The documents a question names, grouped by the name it uses, in the question's order:
+    "EO 14110 and the EU AI Act" -> [("EO 14110", [the order, its fact sheet]), ("EU AI Act", [the Act])]."""
+    q = _norm(question)
+    aliases = doc_aliases(index)
+    found: dict[frozenset[str], tuple[int, str]] = {}
+    for name in sorted({n for names in aliases.values() for n in names}, key=len, reverse=True):
+        if not _mentions(name, question, q):
+            continue
+        words = name.lstrip("=").split()
+        m = re.search(r"\b" + r"[\s\-]+".join(re.escape(w) for w in words) + r"\b", question,
+                      0 if name.startswith("=") else re.I)
+        if m is None:
+            continue  # matched only after normalising ("artificial intelligence" -> "ai"): no label to show
+        ids = frozenset(d for d, names in aliases.items() if name in names)
+        if ids in found or any(start <= m.start() < start + len(label) for start, label in found.values()):
+            continue
+        # The name as the reader wrote it: "EO 14110" (not "14110"), "NIST AI RMF" (not "NIST").
+        before = re.search(r"(?:\b(?:EO|E\.O\.|Executive Order|OMB(?: [Mm]emo(?:randum)?)?)\s+)$", question[:m.start()])
+        after = re.match(r"(?:\s+(?:[A-Z][A-Za-z0-9.\-]*|\d[\w.\-]*))*", question[m.end():])
+        start = before.start() if before else m.start()
+        found[ids] = (start, question[start:m.end() + (after.end() if after else 0)].rstrip(".,;:?"))
+    return [(label, sorted(ids)) for ids, (_start, label) in sorted(found.items(), key=lambda kv: kv[1][0])]
+
+
 def doc_mentions(index: "Index", question: str) -> list[str]:
     """Documents the question names ("the EU AI Act", "EO 14110") or describes ("Trump's January
     2025 AI executive order")."""

@@ -124,8 +124,9 @@ def _table(turn_no: int, turn: dict[str, Any]) -> str:
     for r in turn["table"] or []:
         text = re.sub(r"\s*\[\d+\]", "", r["text"])
         marks = "".join(_cite_link(turn_no, n) for n in r.get("citations", []))
-        rows.append(f"<tr><th>{esc(r['jurisdiction'])}</th><td>{esc(text)}{marks}</td></tr>")
-    return ('<table class="rag-table"><thead><tr><th>Jurisdiction</th><th>What the sources say</th></tr></thead>'
+        rows.append(f"<tr><th>{esc(r['label'])}</th><td>{esc(text)}{marks}</td></tr>")
+    head = "Document" if turn["table"] and "document" in turn["table"][0] else "Jurisdiction"
+    return (f'<table class="rag-table"><thead><tr><th>{head}</th><th>What the sources say</th></tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 

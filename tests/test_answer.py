@@ -165,6 +165,20 @@ def test_comparison_table_has_one_verified_row_per_jurisdiction(assistant):
         assert row["citations"] or row["text"] == "not addressed in the sources"
 
 
+def test_a_comparison_of_two_named_documents_has_a_row_per_document(assistant):
+    """"EO 14110 and the EU AI Act" name documents, not jurisdictions: each row is asked about its own
+    document (the order's row quotes its 10^26 threshold, shown as a power, not as "1026")."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("How do the compute thresholds for frontier models compare between Biden's EO 14110 "
+                           "and the EU AI Act?")
+    assert [r["label"] for r in answer.table] == ["EO 14110", "EU AI Act"]
+    assert answer.text.startswith("| Document |")
+    order, act = answer.table
+    assert "10^26" in order["text"] and "1026" not in order["text"]
+    assert all(answer.citations[n - 1].doc_id.startswith("us-eo-14110") for n in order["citations"])
+    assert act["citations"] and all(answer.citations[n - 1].doc_id.startswith("eu-ai-act") for n in act["citations"])
+
+
 def test_a_comparison_cell_without_the_topic_says_not_addressed(assistant):
     """No US document in the corpus speaks of regulatory sandboxes: the US cell must say so rather
     than quote the nearest US text; consultation questions ("What could government do ...?") are

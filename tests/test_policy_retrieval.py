@@ -11,7 +11,7 @@ import pytest
 
 from rag.answer import Assistant
 from rag.definitions import asked_terms, defines, definitions_in, expansions
-from rag.retrieve import described_docs, doc_mentions, focus
+from rag.retrieve import described_docs, doc_mentions, focus, named_groups
 
 from .conftest import shared_corpus_or_skip
 
@@ -122,3 +122,11 @@ def test_a_plain_word_finds_the_heading_in_the_laws_word(policy_index):
     shared_corpus_or_skip()
     assert _top5(policy_index, "What is the maximum fine for using a banned AI practice under the EU AI Act?",
                  "fines of up to EUR 35 000 000")
+
+
+def test_documents_named_in_a_question_are_grouped_by_the_name_used(policy_index):
+    shared_corpus_or_skip()
+    groups = named_groups(policy_index, "Which of these is binding: the NIST AI RMF or the EU AI Act?")
+    assert groups == [("NIST AI RMF", ["us-nist-ai-rmf-1.0-ai-100-1-2023"]), ("EU AI Act", ["eu-ai-act-regulation-2024-1689"])]
+    label, ids = named_groups(policy_index, "Did EO 14110 set a compute threshold?")[0]
+    assert label == "EO 14110" and ids == ["us-eo-14110-2023", "us-eo-14110-fact-sheet-2023"]  # the order and its fact sheet

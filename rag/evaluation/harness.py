@@ -15,6 +15,7 @@ from typing import Any, Callable
 from ..answer import Assistant, rewrite
 from ..verify import check_sentence
 from .. import policy
+from ..retrieve import named_groups
 from . import metrics as m
 from .golden import Item
 
@@ -56,7 +57,7 @@ def citation_scores(answer, embedder) -> tuple[float, float, float]:
 
 def retrieve_as_answered(assistant: Assistant, question: str, k: int, filters: dict[str, Any] | None):
     """The passages the answerer reads: one retrieval per planned sub-question, interleaved by rank."""
-    plan = policy.plan(question, filters)
+    plan = policy.plan(question, filters, named_groups(assistant.index, question))
     lists = [assistant.index.retrieve(part.question, k=k, filters=part.filters) for part in plan.parts]
     out, seen = [], set()
     for rank in range(k):
