@@ -283,6 +283,9 @@ class Assistant:
             if any(ev.display(c.text) == ev.display(e.text) for c in chosen):
                 continue  # the same words repeated elsewhere in the document
             chosen.append(e)
+            nxt = _continuation(e, scored, self.index.docs[e.passage.doc_id]["text"]) if len(chosen) == 1 else None
+            if nxt is not None and not list_size(e.text, question):
+                chosen.append(nxt)
             items = list_size(e.text, question)
             if items:
                 part = top_level(e.passage.section)
@@ -505,6 +508,18 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
         if policy.STATUS_TEXT.search(e.text) and any(a in e.text.lower() for a in aliases):
             e.score = max(e.score, MIN_SCORE + 0.2)
     scored.sort(key=lambda e: -e.score)
+
+
+_ANAPHOR = re.compile(r"(?:They|This|These|It|He|She|That|Those|Instead|But|However|Rather)\b")
+
+
+def _continuation(e: ev.Evidence, scored: list[ev.Evidence], doc_text: str) -> ev.Evidence | None:
+    """The sentence right after ``e`` when it carries ``e`` on ("… did not shake. They preferred to
+    bet on open source systems."): quoting the first alone answers with a half."""
+    after = [x for x in scored if x.passage.doc_id == e.passage.doc_id and x.start >= e.end
+             and not doc_text[e.end:x.start].strip() and not x.quoted]
+    nxt = min(after, key=lambda x: x.start, default=None)
+    return nxt if nxt is not None and _ANAPHOR.match(nxt.text) else None
 
 
 def _as_table(answer: Answer, labels: list[str], drafts: list[Draft], by: str = "jurisdiction") -> None:

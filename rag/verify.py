@@ -56,6 +56,8 @@ def normalise(text: str) -> str:
     Superscripts become ``^`` powers before NFKC would flatten "10²⁶" into "1026".
     """
     t = re.sub(r"<sup>\s*([^<]*?)\s*</sup>", r"^\1", text or "", flags=re.I)
+    # Emphasis is layout, not content: "**$500** **million**" is "$500 million".
+    t = re.sub(r"\*\*|__|</?(?:u|b|i|em|strong)>", "", t, flags=re.I)
     t = re.sub(r"(?<=\d)([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)", lambda m: "^" + m.group(1).translate(_SUPERSCRIPT), t)
     t = unicodedata.normalize("NFKC", t.translate(_PUNCT)).translate(_PUNCT)
     for pattern, repl in _NORMAL_RULES:

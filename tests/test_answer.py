@@ -106,6 +106,14 @@ def test_an_acronym_is_answered_by_its_spelled_out_name(assistant):
     assert "Creating Helpful Incentives to Produce Semiconductors" in " ".join(answer.citations[0].quote.split())
 
 
+def test_a_sentence_that_carries_the_answer_on_is_quoted_with_it(assistant):
+    """"Chinese developers did not shake." is half an answer; the next sentence ("They preferred to bet on
+    open source systems") is the other half."""
+    answer = assistant.ask("How did Chinese developers react when OpenAI cut off China's access to its models?")
+    assert "did not shake" in answer.text and "open source systems" in answer.text
+    assert_exact(assistant, answer)
+
+
 def test_numbers_come_verbatim_from_the_source(assistant):
     answer = assistant.ask("How much has China put into semiconductors since 2014?")
     assert "$ 100 billion" in answer.text

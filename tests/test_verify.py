@@ -39,6 +39,8 @@ ACT = ("Article 5\nProhibited AI practices\n1. The following AI practices shall 
     ("2010\u20132014 \u2014 a decade", "2010-2014 - a decade"),
     ("high -tech", "high-tech"),
     ("US$ 5 million", "$5 million"),
+    ("**$500** **million**", "$500 million"),  # markdown emphasis in a White House fact sheet
+    ("<u>Sec</u>. 4", "Sec. 4"),
 ])
 def test_normalise_unifies_spellings_of_the_same_thing(a: str, b: str) -> None:
     assert normalise(a) == normalise(b)
