@@ -14,7 +14,7 @@ import time
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import evidence as ev
 from .errors import LLMError
@@ -112,9 +112,10 @@ class Assistant:
             found += self._list_continuations(found[:3], {f.pid for f in found})
             offset = len(passages)
             passages.extend(found)
-            scored = self._score(query, found, the_plan.latest)
+            aliases = [a.lstrip("=").lower() for d in status_docs for a in doc_aliases(self.index)[d]]
+            scored = self._score(query, found, the_plan.latest, aliases)
             if status_docs:
-                _boost_status(scored, [a.lstrip("=").lower() for d in status_docs for a in doc_aliases(self.index)[d]])
+                _boost_status(scored, aliases)
             timings["retrieve"] += (time.perf_counter() - t1) * 1000
             t2 = time.perf_counter()
             # A question about what a quoted person said is answered by their quotes.
@@ -169,7 +170,8 @@ class Assistant:
                         break
         return out[:limit]
 
-    def _score(self, question: str, passages: list[Passage], latest: bool) -> list[ev.Evidence]:
+    def _score(self, question: str, passages: list[Passage], latest: bool,
+               status_aliases: list[str] | None = None) -> list[ev.Evidence]:
         asked_about = {doc_id: mentioned_speakers(question, self.index.docs[doc_id]["text"])
                        for doc_id in {p.doc_id for p in passages}}
         gathered = ev.gather(passages) + self._quotations(passages, asked_about)
@@ -186,7 +188,10 @@ class Assistant:
             if latest and e.passage.date and dates:
                 e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
         scored.sort(key=lambda e: -e.score)
-        return prefer_referenced(question, on_topic(question, scored, self.index), self.index)
+        # "Is the AI Council set up by EO 14110 still valid?": the order revoking EO 14110 never names
+        # the Council, and is the answer all the same.
+        says_status = (lambda e: _is_status(e, status_aliases)) if status_aliases else None
+        return prefer_referenced(question, on_topic(question, scored, self.index, says_status), self.index)
 
     def _list_continuations(self, top: list[Passage], have: set[int], more: int = 2) -> list[Passage]:
         """The next passages of the same article or section, after a passage that opens a list.
@@ -502,11 +507,17 @@ def _instruction_leak(claim: str) -> str:
     if words and sum(w in set(tokenize(SYSTEM)) for w in words) / len(words) >= 0.6:
         return "repeats the assistant's instructions"
     return ""
+def _is_status(e: ev.Evidence, aliases: list[str]) -> bool:
+    """A sentence that names the document and says it was revoked, replaced or is to be revised."""
+    return bool(policy.STATUS_TEXT.search(e.text)) and any(a in e.text.lower() for a in aliases)
+
+
 def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
     """A sentence that names the document and says it was revoked/replaced answers a status question."""
+    top = max([MIN_SCORE + 0.2] + [e.score for e in scored])
     for e in scored:
-        if policy.STATUS_TEXT.search(e.text) and any(a in e.text.lower() for a in aliases):
-            e.score = max(e.score, MIN_SCORE + 0.2)
+        if _is_status(e, aliases):
+            e.score = max(e.score, top + 0.01)  # it answers "is it still in force?" before anything else
     scored.sort(key=lambda e: -e.score)
 
 
@@ -571,7 +582,8 @@ def list_size(sentence: str, question: str) -> int:
     return min(max(counts), 8) if counts else 3
 
 
-def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.Evidence]:
+def on_topic(question: str, scored: list[ev.Evidence], index: Index,
+             keep_anyway: Callable[[ev.Evidence], bool] | None = None) -> list[ev.Evidence]:
     """Evidence from passages that mention every name and number the question asks about.
 
     "What fine did Japan's AI law set?" must not be answered from a passage about EU fines that
@@ -585,7 +597,7 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index) -> list[ev.
         doc = index.docs[p.doc_id]
         speakers = " ".join(q.speaker for q in quotes_of(doc["text"]) if q.start < p.end and p.start < q.end)
         context = f"{p.text} {p.title} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
-        if not ev.missing_entities(question, [context]):
+        if not ev.missing_entities(question, [context]) or (keep_anyway and keep_anyway(e)):
             keep.append(e)
     return keep
 

@@ -147,8 +147,8 @@ def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
     sims = vecs[1:] @ vecs[0]
     terms = content_terms(question)
     terms_defined = asked_terms(question)
-    asks_number = bool(re.search(r"\b(how (much|many|long)|what (amount|share|percent)|when|which year|fine|budget|"
-                                 r"threshold|deadline|cost)\b", question, re.I))
+    asks_number = bool(re.search(r"\b(how (much|many|long|quickly|soon)|what (amount|share|percent)|when|which year|fine|"
+                                 r"budget|threshold|deadline|cost|(above|below|over|under) what)\b", question, re.I))
     for e, sim in zip(evidence, sims):
         e.sim = float(sim)
         e.coverage = coverage(terms, e.text)

@@ -98,6 +98,15 @@ def test_a_status_question_quotes_the_text_that_changes_the_document(assistant):
     assert any(n.startswith("Status:") and "M-25-21" in n for n in answer.notes)
 
 
+def test_a_status_question_about_part_of_a_revoked_order_quotes_the_revocation(assistant):
+    """The order revoking EO 14110 never mentions the White House AI Council that EO 14110 set up;
+    its revocation line answers "is the Council still a valid mandate?" all the same, and first."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Is the White House AI Council set up by EO 14110 still a valid legal mandate?")
+    first = answer.citations[0]
+    assert first.doc_id == "us-eo-14179-2025" and "revoked" in first.quote, first
+
+
 def test_an_acronym_is_answered_by_its_spelled_out_name(assistant):
     """"CHIPS" names two documents; the question is about the word itself, not those documents."""
     shared_corpus_or_skip()
