@@ -41,7 +41,19 @@ def _term_pattern(term: str) -> str:
     return r"[\s\-]+".join(words) + r"s?"
 
 
+# Laws define the thing they regulate, not the field: asked what "artificial intelligence" is, the
+# EU AI Act answers with "‘AI system’ means …".
+_REGULATED_AS = {"artificial intelligence": ["AI system"], "ai": ["AI system"]}
+
+
 def definition_forms(term: str) -> list[re.Pattern]:
+    forms = _forms(term)
+    for other in _REGULATED_AS.get(term.lower(), []):
+        forms += _forms(other)
+    return forms
+
+
+def _forms(term: str) -> list[re.Pattern]:
     t = _term_pattern(term)
     alias = rf"(?:\s+or\s+{_OPEN}[^'’\"”]{{1,30}}{_CLOSE})?"  # “artificial intelligence” or “AI” has the meaning
     return [re.compile(p, re.I) for p in (

@@ -182,6 +182,14 @@ def test_comparison_table_has_one_verified_row_per_jurisdiction(assistant):
         assert row["citations"] or row["text"] == "not addressed in the sources"
 
 
+def test_asked_to_define_ai_the_eu_cell_quotes_the_ai_system_definition(assistant):
+    """The AI Act defines what it regulates, an 'AI system', not 'artificial intelligence'."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("How do the US, the EU and the UK each define artificial intelligence?")
+    eu = next(r for r in answer.table if r["label"] == "European Union")
+    assert "‘AI system’ means a machine-based system" in eu["text"], eu
+
+
 def test_a_comparison_of_two_named_documents_has_a_row_per_document(assistant):
     """"EO 14110 and the EU AI Act" name documents, not jurisdictions: each row is asked about its own
     document (the order's row quotes its 10^26 threshold, shown as a power, not as "1026")."""
