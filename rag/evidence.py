@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def is_instruction(sentence: str) -> bool:
     return bool(_INSTRUCTION.search(sentence))
 
 
+@lru_cache(maxsize=4096)  # the same passages are re-checked for every sentence an LLM writes
 def without_instructions(text: str) -> str:
     """``text`` with its instruction sentences blanked (same length, so offsets still hold)."""
     out = text
