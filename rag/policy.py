@@ -93,6 +93,20 @@ _AS_OF_Q = re.compile(r"\bas (?:of|at)\s+(?:the\s+)?(end of|mid-?|early|late)?\s
                       r"(?:(\d{1,2}),?\s+)?(\d{4})\b", re.I)
 
 
+def without_as_of(question: str) -> str:
+    """The question without its date restriction: "As of the end of 2022, which body …?" -> "Which body …?".
+
+    The date becomes a filter; left in the text it pulls retrieval and sentence scoring towards
+    passages that mention dates rather than ones that answer.
+    """
+    m = _AS_OF_Q.search(question)
+    if not m:
+        return question
+    rest = (question[:m.start()] + question[m.end():]).strip(" ,;")
+    rest = re.sub(r"\s+,", ",", " ".join(rest.split()))
+    return rest[0].upper() + rest[1:] if len(rest.split()) >= 3 else question
+
+
 def as_of_in(question: str) -> str | None:
     """'As of March 2025' -> '2025-03-31'; 'as of mid-2024' -> '2024-06-30'; 'as of the end of 2022' -> '2022-12-31'."""
     m = _AS_OF_Q.search(question)
@@ -165,6 +179,7 @@ def plan(question: str, filters: dict[str, Any] | None = None,
     order and its fact sheet); two or more with a comparing word make a comparison by document.
     """
     latest = bool(_LATEST.search(question))
+    question = without_as_of(question)  # the date is a filter (see Assistant.stream), not a topic
     found = jurisdictions_in(question)
     if len(found) >= 2 and _COMPARE.search(question):
         topic = question

@@ -107,6 +107,21 @@ def test_a_status_question_about_part_of_a_revoked_order_quotes_the_revocation(a
     assert first.doc_id == "us-eo-14179-2025" and "revoked" in first.quote, first
 
 
+def test_as_of_in_the_question_is_a_filter_not_a_topic(assistant):
+    """"As of the end of 2022" restricts the sources to 2022 and earlier; left in the text it pulled the
+    scoring towards dates, and the answer (the CHIPS Implementation Steering Council) was refused."""
+    from rag.policy import as_of_in, without_as_of
+
+    q = "As of the end of 2022, which body coordinated the federal implementation of the CHIPS Act?"
+    assert as_of_in(q) == "2022-12-31"
+    assert without_as_of(q) == "Which body coordinated the federal implementation of the CHIPS Act?"
+    shared_corpus_or_skip()
+    answer = assistant.ask(q)
+    assert not answer.refused and "Steering Council" in answer.text
+    assert all(c.date <= "2022-12-31" for c in answer.citations)
+    assert any("2022-12-31" in n for n in answer.notes)
+
+
 def test_an_acronym_is_answered_by_its_spelled_out_name(assistant):
     """"CHIPS" names two documents; the question is about the word itself, not those documents."""
     shared_corpus_or_skip()
