@@ -579,7 +579,10 @@ def list_size(sentence: str, question: str) -> int:
     counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for src in (text, question)
               for m in _COUNT.finditer(src)]
     counts = [n for n in counts if 2 <= n <= 10]
-    return min(max(counts), 8) if counts else 3
+    if counts:
+        return min(max(counts), 8)
+    # "What does Article 5 prohibit?" asks for the provision, all of it; otherwise the first three.
+    return 8 if _asks_whole_provision(question) else 3
 
 
 def on_topic(question: str, scored: list[ev.Evidence], index: Index,
@@ -596,7 +599,8 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index,
         p = e.passage
         doc = index.docs[p.doc_id]
         speakers = " ".join(q.speaker for q in quotes_of(doc["text"]) if q.start < p.end and p.start < q.end)
-        context = f"{p.text} {p.title} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
+        # Where the passage sits counts too: "(b) the placing on the market ..." is in Article 5.
+        context = f"{p.text} {p.title} {p.section or ''} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
         if not ev.missing_entities(question, [context]) or (keep_anyway and keep_anyway(e)):
             keep.append(e)
     return keep
@@ -604,6 +608,13 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index,
 
 _REF_WORDS = re.compile(r"\b(?:article|art|section|sec|annex|recital|of the|eu|eo|ai act|say|says|said|cover|covers|"
                         r"contain|contains|prohibit|prohibits|ban|bans|establish|establishes)\b", re.I)
+
+
+def _asks_whole_provision(question: str) -> bool:
+    """"What does Article 5 prohibit?" reads the article; "Under Section 12, who chairs the Council?"
+    asks one thing in it."""
+    asked = [t for t in ev.content_terms(_REF_WORDS.sub(" ", question)) if not re.search(r"\d", t)]
+    return bool(references(question)) and len(asked) <= 1
 
 
 def prefer_referenced(question: str, scored: list[ev.Evidence], index: Index | None = None) -> list[ev.Evidence]:
@@ -614,21 +625,23 @@ def prefer_referenced(question: str, scored: list[ev.Evidence], index: Index | N
     refs = references(question)
     if not refs:
         return scored
-    inside = [e for e in scored if top_level(e.passage.section) in refs
-              and e.passage.section is not None]
+
+    def label(e: ev.Evidence) -> str | None:
+        """Where the sentence itself sits (a passage can start in Sec. 11 and run into Sec. 12)."""
+        marks = index.docs[e.passage.doc_id].get("marks") if index is not None else None
+        return label_at(marks, e.start) if marks else e.passage.section
+
+    inside = [e for e in scored if top_level(label(e)) in refs and label(e) is not None]
     if not inside:
         return scored
     # "What does Article 5 prohibit?" reads the article in order; "Under Article 51, when is a model
     # presumed to have high-impact capabilities?" asks for one provision of it: best match first.
-    asked = [t for t in ev.content_terms(_REF_WORDS.sub(" ", question)) if not re.search(r"\d", t)]
-    if len(asked) <= 1:
+    if _asks_whole_provision(question):
         inside.sort(key=lambda e: (e.passage.doc_id, e.start))
     precise = [r for r in references(question, precise=True) if r not in refs]
-    if precise and index is not None:
+    if precise:
         def within(e: ev.Evidence) -> bool:
-            marks = index.docs[e.passage.doc_id].get("marks")
-            label = label_at(marks, e.start) if marks else e.passage.section
-            return any(label == r or (label or "").startswith(r + "(") for r in precise)
+            return any(label(e) == r or (label(e) or "").startswith(r + "(") for r in precise)
         inside = [e for e in inside if within(e)] + [e for e in inside if not within(e)]
     for e in inside:
         e.score = max(e.score, MIN_SCORE + 0.1)

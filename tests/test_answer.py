@@ -80,6 +80,16 @@ def test_a_specific_question_about_an_article_quotes_the_provision_asked(assista
     assert (answer.citations[0].section or "").startswith("Art. 51")
 
 
+def test_an_article_lookup_quotes_the_whole_list_of_the_article(assistant):
+    """"What does Article 5 prohibit?" is answered with the article's items, (a) to (h), not the first
+    three: point (e), untargeted scraping of facial images, is as much the answer as point (a)."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("What does Article 5 of the EU AI Act prohibit?")
+    quotes = " ".join(" ".join(c.quote.split()) for c in answer.citations)
+    assert "subliminal techniques" in quotes and "untargeted scraping of facial images" in quotes
+    assert all((c.section or "").startswith("Art. 5") for c in answer.citations)
+
+
 def test_a_question_about_a_subsection_quotes_that_subsection_first(assistant):
     """"Section 4(a)" is one provision of Section 4; (e) of the same section names the same Secretaries."""
     shared_corpus_or_skip()
