@@ -287,6 +287,8 @@ class Assistant:
                 continue
             if any(ev.display(c.text) == ev.display(e.text) for c in chosen):
                 continue  # the same words repeated elsewhere in the document
+            if _ONE_WHO.search(question) and list_size(e.text, question):
+                continue  # "Who chairs the Council?" is not answered by "… shall consist of the following members:"
             chosen.append(e)
             nxt = _continuation(e, scored, self.index.docs[e.passage.doc_id]["text"]) if len(chosen) == 1 else None
             if nxt is not None and not list_size(e.text, question):
@@ -521,6 +523,7 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
     scored.sort(key=lambda e: -e.score)
 
 
+_ONE_WHO = re.compile(r"\bwho\s+(?!are\b|were\b|sits?\b|serve\b)[a-z]+s\b", re.I)  # "who chairs", "who leads"
 _ANAPHOR = re.compile(r"(?:They|This|These|It|He|She|That|Those|Instead|But|However|Rather)\b")
 
 

@@ -90,6 +90,14 @@ def test_an_article_lookup_quotes_the_whole_list_of_the_article(assistant):
     assert all((c.section or "").startswith("Art. 5") for c in answer.citations)
 
 
+def test_who_chairs_is_not_answered_by_the_member_list(assistant):
+    """Section 12 lists thirty members after "(c) In addition to the Chair, ... the following members:";
+    the chair is named in (b)."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Under Section 12 of EO 14110, who chairs the White House AI Council?")
+    assert "Deputy Chief of Staff for Policy shall serve as Chair" in " ".join(answer.text.split())
+
+
 def test_a_question_about_a_subsection_quotes_that_subsection_first(assistant):
     """"Section 4(a)" is one provision of Section 4; (e) of the same section names the same Secretaries."""
     shared_corpus_or_skip()
