@@ -303,6 +303,9 @@ class Assistant:
                 # Items are the sentences that open with an enumerator ("(b) Second, ...", "2.", "•"),
                 # not the explanation under each; without enumerators, the sentences that follow.
                 marked = [x for x in following if _ENUMERATOR.match(x.text)]
+                # Items at the list's own level: "(a)", "(b)", "(c)", "(d)" ... not the "(i)", "(ii)" inside (c).
+                level = _in_sequence(marked)
+                marked = level if len(level) >= 2 else marked
                 chosen.extend((marked if len(marked) >= 2 else following)[:items])
                 break
         if not any(list_size(c.text, question) for c in chosen):
@@ -565,6 +568,22 @@ _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7
 _COUNT = re.compile(r"\b(" + "|".join(_COUNT_WORDS) + r"|\d{1,2})\s+(?:[a-z-]+\s+){0,2}?(?:[a-z-]+s)\b", re.I)
 
 
+def _in_sequence(items: list[ev.Evidence]) -> list[ev.Evidence]:
+    """The items whose enumerators follow on from the first: (a), (b), (c), (d) or 1., 2., 3.;
+    a sub-list's "(i)", "(ii)" between (c) and (d) is left out."""
+    out: list[ev.Evidence] = []
+    expect: str | None = None
+    for x in items:
+        m = re.match(r"\s*\(?([a-z]|\d{1,2})[.)]", x.text)
+        if not m:
+            continue
+        tok = m.group(1)
+        if expect is None or tok == expect:
+            out.append(x)
+            expect = str(int(tok) + 1) if tok.isdigit() else chr(ord(tok) + 1)
+    return out
+
+
 _ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*]\s|(?:\([a-z]\)\s*)?"
                          r"(?:First|Second|Third|Fourth|Fifth|Sixth|Seventh|Finally)\b)")
 
@@ -617,7 +636,8 @@ def _asks_whole_provision(question: str) -> bool:
     """"What does Article 5 prohibit?" reads the article; "Under Section 12, who chairs the Council?"
     asks one thing in it."""
     asked = [t for t in ev.content_terms(_REF_WORDS.sub(" ", question)) if not re.search(r"\d", t)]
-    return bool(references(question)) and len(asked) <= 1
+    whole = references(question) or re.search(r"\b(?:ban|bans|banned|prohibit|prohibits|forbid|forbids)\b", question, re.I)
+    return bool(whole) and len(asked) <= 1  # "What does the EU AI Act ban?": every prohibited practice
 
 
 def prefer_referenced(question: str, scored: list[ev.Evidence], index: Index | None = None) -> list[ev.Evidence]:

@@ -6,6 +6,8 @@ exactly the mistake the verifier must catch (a wrong number, an uncited claim, a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rag.answer import Assistant, rewrite
@@ -184,6 +186,9 @@ def test_the_eu_ai_act_ban_cites_article_5(assistant):
     assert any((c.section or "").startswith("Art. 5") for c in answer.citations)
     assert answer.citations[0].tier == "binding law/regulation"
     assert_exact(assistant, answer)
+    # Every prohibited practice, (a) to (h), at the list's own level: not the (i), (ii) inside (c).
+    points = [c.section for c in answer.citations if re.fullmatch(r"Art\. 5\(1\)\([a-h]\)", c.section or "")]
+    assert points == [f"Art. 5(1)({x})" for x in "abcdefgh"], [c.section for c in answer.citations]
 
 
 def test_follow_up_is_rewritten_with_the_history():
