@@ -287,13 +287,13 @@ class Assistant:
                 continue
             if any(ev.display(c.text) == ev.display(e.text) for c in chosen):
                 continue  # the same words repeated elsewhere in the document
-            if _ONE_WHO.search(question) and list_size(e.text, question):
+            items = list_size(e.text, question)
+            if items and _ONE_WHO.search(question):
                 continue  # "Who chairs the Council?" is not answered by "… shall consist of the following members:"
             chosen.append(e)
             nxt = _continuation(e, scored, self.index.docs[e.passage.doc_id]["text"]) if len(chosen) == 1 else None
-            if nxt is not None and not list_size(e.text, question):
+            if nxt is not None and not items:
                 chosen.append(nxt)
-            items = list_size(e.text, question)
             if items:
                 part = top_level(e.passage.section)
                 following = sorted((x for x in scored if x.start > e.start and not x.quoted and (

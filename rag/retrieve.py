@@ -463,8 +463,8 @@ def definition_ranking(index: "Index", question: str, mask: np.ndarray | None, n
 
 
 def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, limit: int = 10) -> list[int]:
-    """Passages of *other* documents that mention a named one, those saying it was revoked or
-    replaced first: an order does not say it was revoked, the order that revoked it does."""
+    """Passages of *other* documents that mention a named one next to "revoked", "replaced", "revise"
+    and the like: an order does not say it was revoked, the order that revoked it does."""
     ids = set()
     for doc_id in named:
         title = str(index.docs[doc_id]["meta"].get("title", ""))
@@ -472,14 +472,16 @@ def _status_ranking(index: "Index", named: list[str], mask: np.ndarray | None, l
     if not ids:
         return []
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(i) for i in ids) + r")\b")
-    strong, weak = [], []
+    out: list[int] = []
+    seen: set[int] = set()  # a passage is judged by its first mention of the named document
     for doc_id, d in index.docs.items():
         if doc_id in named:
             continue
         for m in pattern.finditer(d["text"]):
             pid = index.pid_at(doc_id, m.start())
-            if pid is None or pid in strong or pid in weak or (mask is not None and not mask[pid]):
+            if pid is None or pid in seen or (mask is not None and not mask[pid]):
                 continue
-            near = d["text"][max(0, m.start() - 150):m.end() + 150]
-            (strong if STATUS_TEXT.search(near) else weak).append(pid)
-    return strong[:limit]
+            seen.add(pid)
+            if STATUS_TEXT.search(d["text"][max(0, m.start() - 150):m.end() + 150]):
+                out.append(pid)
+    return out[:limit]
