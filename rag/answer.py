@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-
-
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -27,7 +25,7 @@ from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .sentences import sentence_spans
 from .speakers import mentioned_speakers, quotes_of, speaker_at
-from .structure import label_at, top_level
+from .structure import footnotes, in_footnote, label_at, top_level
 from .types import Answer, Citation, Passage, SentenceCheck
 from .faithfulness import is_claim
 from .lexical import tokenize
@@ -40,6 +38,8 @@ REFUSAL = "The sources don't say. None of the indexed documents answers this que
 # Answerability: below these, the best evidence does not address the question.
 MIN_SIM = 0.40
 MIN_SCORE = 0.42
+FOOTNOTE_PENALTY = 0.1
+COUNTED_LIST_BONUS = 0.2
 
 
 class Assistant:
@@ -180,6 +180,8 @@ class Assistant:
         for e in scored:
             # Binding law outranks commentary saying the same; with "latest", newer outranks older.
             e.score += 0.01 * (4 - policy.tier(e.passage.meta))
+            if in_footnote(footnotes(self.index.docs[e.passage.doc_id]["text"]), e.start):
+                e.score -= FOOTNOTE_PENALTY  # a PDF footnote (a reference, an aside) rarely is the answer
             if asked_about.get(e.passage.doc_id):
                 # "Why, according to Chan, ...": that person's own quotations answer, not the narration.
                 q = speaker_at(self.index.docs[e.passage.doc_id]["text"], e.start, e.end)
@@ -187,7 +189,12 @@ class Assistant:
                     e.score += 0.15
             if latest and e.passage.date and dates:
                 e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
-        scored.sort(key=lambda e: -e.score)
+        wanted = asked_count(question)
+        for e in scored if wanted else ():
+            # "Which four ethical principles ...?": a lead-in followed by exactly four items is the list.
+            if items_after(self.index.docs[e.passage.doc_id]["text"], e.start, e.end) == wanted:
+                e.score += COUNTED_LIST_BONUS
+        scored.sort(key=lambda e: (e.item, -e.score))  # a bare list item is quoted only under its lead-in
         # "Is the AI Council set up by EO 14110 still valid?": the order revoking EO 14110 never names
         # the Council, and is the answer all the same.
         says_status = (lambda e: _is_status(e, status_aliases)) if status_aliases else None
@@ -275,9 +282,11 @@ class Assistant:
         A sentence that introduces a list ("The following AI practices shall be prohibited:") brings
         the items that follow it in the same passage.
         """
-        best = scored[0].score
+        best = next((e.score for e in scored if not e.item), scored[0].score)
         chosen: list[ev.Evidence] = []
         for e in scored:
+            if e.item:
+                continue
             if len(chosen) >= limit or e.score < best - 0.3:
                 break
             # What a person said is answered by their quotations, even ones the embedding ranks lower.
@@ -568,6 +577,34 @@ _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7
 _COUNT = re.compile(r"\b(" + "|".join(_COUNT_WORDS) + r"|\d{1,2})\s+(?:[a-z-]+\s+){0,2}?(?:[a-z-]+s)\b", re.I)
 
 
+def asked_count(question: str) -> int | None:
+    """"Which four ethical principles ...?" -> 4; None when the question counts nothing."""
+    if not re.match(r"\s*(?:which|what|list|name|give)\b", question, re.I):
+        return None
+    counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for m in _COUNT.finditer(question)]
+    counts = [n for n in counts if 2 <= n <= 10]
+    return counts[0] if len(counts) == 1 else None
+
+
+_ITEM_LINE = re.compile(r"[^\S\n]*(?:o|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]|\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)])[^\S\n]+\S")
+_INLINE_ITEM = re.compile(r"(?:^|[\s:;,])\((?:\d{1,2}|[a-z]|[ivx]{1,4})\)\s")
+
+
+def items_after(doc_text: str, start: int, end: int) -> int:
+    """How many items a sentence lists: inline ("(1) …, (2) …") or on the lines after its colon."""
+    sentence = doc_text[start:end]
+    inline = len(_INLINE_ITEM.findall(sentence))
+    if not sentence.rstrip().endswith(":"):
+        return inline
+    n = 0
+    for line in doc_text[end:end + 3000].split("\n")[1:]:
+        if _ITEM_LINE.match(line):
+            n += 1
+        elif not (n and line.strip()[:1].islower()):  # an item's wrapped second line goes on
+            break
+    return n
+
+
 def _in_sequence(items: list[ev.Evidence]) -> list[ev.Evidence]:
     """The items whose enumerators follow on from the first: (a), (b), (c), (d) or 1., 2., 3.;
     a sub-list's "(i)", "(ii)" between (c) and (d) is left out."""
@@ -584,7 +621,7 @@ def _in_sequence(items: list[ev.Evidence]) -> list[ev.Evidence]:
     return out
 
 
-_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*]\s|(?:\([a-z]\)\s*)?"
+_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]\s|(?:\([a-z]\)\s*)?"
                          r"(?:First|Second|Third|Fourth|Fifth|Sixth|Seventh|Finally)\b)")
 
 

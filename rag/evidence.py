@@ -47,6 +47,7 @@ class Evidence:
     coverage: float = 0.0
     score: float = 0.0
     quoted: str | None = None  # the person whose whole quotation this is, when a question asks about them
+    item: bool = False  # a terse list item ("(iii) Fairness"): quoted under its lead-in, never on its own
 
 
 # Text in a source that addresses the reader or a model with instructions ("ignore previous
@@ -97,16 +98,23 @@ def display(text: str) -> str:
     return " ".join(text.split())
 
 
+_TERSE_ITEM = re.compile(r"\s*(?:\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)|\d{1,2}\.|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc])\s+\w")
+
+
 def gather(passages: list[Passage]) -> list[Evidence]:
     out: list[Evidence] = []
     seen: set[tuple[str, int]] = set()
     for i, p in enumerate(passages):
         for s, e in sentence_spans(p.text):
             key = (p.doc_id, p.start + s)
-            if key in seen or not is_statement(p.text[s:e]) or is_instruction(p.text[s:e]):
+            text = p.text[s:e]
+            if key in seen or is_instruction(text):
+                continue
+            item = not is_statement(text)
+            if item and not _TERSE_ITEM.match(text):
                 continue
             seen.add(key)
-            out.append(Evidence(i, p, p.start + s, p.start + e, p.text[s:e]))
+            out.append(Evidence(i, p, p.start + s, p.start + e, text, item=item))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _EU_ARTICLE = re.compile(r"^[^\S\n]*Article (\d+[a-z]?)[^\S\n]*$", re.M)
 _EU_ANNEX = re.compile(r"^[^\S\n]*ANNEX ([IVXLC]+)[^\S\n]*$", re.M)
@@ -179,3 +180,47 @@ def headings(text: str, marks: list[Marker] | list[tuple[int, str]]) -> list[tup
         head = re.split(r"(?<=\.)\s+\(a\)", head)[0]
         out.append((offset, label, " ".join(head.split())[:160]))
     return out
+
+
+_PAGE_MARK = re.compile(r"^[^\S\n]*---- Page \d+ ----[^\S\n]*$", re.M)
+_NOTE_LINE = re.compile(r"^[^\S\n]*(\d{1,3})[^\S\n]+(?=\S)", re.M)
+
+
+@lru_cache(maxsize=64)
+def footnotes(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of PDF footnotes: the numbered notes at the foot of a page ("24 More recently, …").
+
+    A note is a line "N text" at the end of a page whose N the body has already called as a
+    superscript glued to a word ("principles,24", "component.26"), and the notes of a page run
+    N, N+1, ... to its foot. A numbered list in the body ("1 Human agency and oversight") is not
+    called that way, so it stays body text.
+    """
+    out: list[tuple[int, int]] = []
+    bounds = [0] + [m.start() for m in _PAGE_MARK.finditer(text)] + [len(text)]
+    for page_start, page_end in zip(bounds, bounds[1:]):
+        notes = [m for m in _NOTE_LINE.finditer(text, page_start, page_end) if _called(text, m)]
+        chain: list[re.Match] = []
+        for m in reversed(notes):  # the run of consecutive numbers that ends the page
+            if chain and int(m.group(1)) != int(chain[-1].group(1)) - 1:
+                break
+            chain.append(m)
+        if not chain:
+            continue
+        last = chain[0]
+        # A note runs on for a few lines at most; what follows further down is body text again.
+        lines_after = text[last.end():page_end].split("\n")
+        if len(lines_after) > 7:
+            continue
+        out.append((chain[-1].start(), page_end))
+    return tuple(out)
+
+
+def _called(text: str, m: re.Match) -> bool:
+    n = m.group(1)
+    call = re.compile(rf"(?:[a-z]{{2}}|[)”’\"])[.,;:]?{n}(?![\d,])(?=[\s.,;:)])")
+    return bool(call.search(text, max(0, m.start() - 20000), m.start()))
+
+
+def in_footnote(spans: tuple[tuple[int, int], ...], offset: int) -> bool:
+    i = bisect.bisect_right([s for s, _ in spans], offset) - 1
+    return i >= 0 and spans[i][0] <= offset < spans[i][1]

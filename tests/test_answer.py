@@ -74,6 +74,18 @@ def test_a_list_lead_in_brings_its_enumerated_items(assistant):
     assert sum(q.lstrip().startswith(("(a)", "(b)", "(c)")) for q in quotes) >= 2, quotes
 
 
+def test_a_question_that_counts_the_items_gets_the_list_of_that_many(assistant):
+    """"Which four ethical principles ...?": the lead-in followed by exactly four items is the answer,
+    over the sentences that only say there are four (and over footnote 24, which names other ones)."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Which four ethical principles underpin the EU Ethics Guidelines for Trustworthy AI?")
+    quotes = [c.quote for c in answer.citations]
+    assert quotes[:5] == ["These are the principles of:", "(i) Respect for human autonomy",
+                          "(ii) Prevention of harm", "(iii) Fairness", "(iv) Explicability"], quotes
+    assert not any("AI4People" in q for q in quotes)
+    assert_exact(assistant, answer)
+
+
 def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .conftest import shared_corpus_or_skip
 from rag.ingest import load_document
-from rag.structure import headings, is_part, label_at, markers, top_level
+from rag.structure import footnotes, headings, in_footnote, is_part, label_at, markers, top_level
 
 
 def _doc(name: str):
@@ -70,3 +70,16 @@ def test_top_level():
     assert top_level("Art. 5(1)(a)") == "Art. 5"
     assert top_level("Sec. 3.3.4, para. 97") == "Sec. 3.3.4"
     assert top_level("Sec. 4.2(b)(i)") == "Sec. 4.2"
+
+
+def test_pdf_footnotes_are_told_apart_from_numbered_body_lines():
+    """A footnote is a numbered line at the foot of a page that the body has called ("principles,24").
+    The HLEG's "1 Human agency and oversight" is a numbered list in the body, not a footnote."""
+    hleg = _doc("eu-hleg-ethics-guidelines-trustworthy-ai-2019").text
+    notes = footnotes(hleg)
+    assert in_footnote(notes, hleg.index("24  More recently, the AI4People’s taskforce"))
+    assert not in_footnote(notes, hleg.index("1 Human agency and oversight"))
+    assert not in_footnote(notes, hleg.index("These are the principles of:"))
+    uk = _doc("uk-ai-regulation-white-paper-2023").text
+    assert in_footnote(footnotes(uk), uk.index("6 Large dedicated AI companies make a major contribution"))
+    assert not in_footnote(footnotes(uk), uk.index("We will not put these principles on a statutory footing"))
