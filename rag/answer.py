@@ -40,6 +40,7 @@ MIN_SIM = 0.40
 MIN_SCORE = 0.42
 FOOTNOTE_PENALTY = 0.1
 COUNTED_LIST_BONUS = 0.2
+ROLE_BONUS = 0.1
 
 
 class Assistant:
@@ -194,6 +195,12 @@ class Assistant:
             # "Which four ethical principles ...?": a lead-in followed by exactly four items is the list.
             if items_after(self.index.docs[e.passage.doc_id]["text"], e.start, e.end) == wanted:
                 e.score += COUNTED_LIST_BONUS
+        if _ASKS_ROLE.search(question):
+            for e in scored:
+                # "Who co-chairs the Steering Council?": the line that gives the post ("… shall serve as
+                # Co-Chairs"), not the lines about what the Co-Chairs may do.
+                if _GIVES_ROLE.search(e.text):
+                    e.score += ROLE_BONUS
         scored.sort(key=lambda e: (e.item, -e.score))  # a bare list item is quoted only under its lead-in
         # "Is the AI Council set up by EO 14110 still valid?": the order revoking EO 14110 never names
         # the Council, and is the answer all the same.
@@ -535,7 +542,11 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
     scored.sort(key=lambda e: -e.score)
 
 
-_ONE_WHO = re.compile(r"\bwho\s+(?!are\b|were\b|sits?\b|serve\b)[a-z]+s\b", re.I)  # "who chairs", "who leads"
+_ONE_WHO = re.compile(r"\bwho\s+(?!are\b|were\b|sits?\b|serve\b)[a-z-]+s\b", re.I)  # "who chairs", "who co-chairs"
+_ASKS_ROLE = re.compile(r"\bwho\s+(?:will\s+|is\s+to\s+|shall\s+)?(?:co-?)?(?:chair|lead|head|direct|run|coordinate|oversee)s?\b",
+                        re.I)
+_GIVES_ROLE = re.compile(r"\b(?:serve|serves|act|acts)\s+as\s+(?:the\s+)?(?:co-?)?(?:chair|lead|head|director|coordinator)"
+                         r"|\b(?:chaired|co-chaired|led|headed|directed)\s+by\b|\bshall\s+(?:co-?)?(?:chair|lead|head)\b", re.I)
 _ANAPHOR = re.compile(r"(?:They|This|These|It|He|She|That|Those|Instead|But|However|Rather)\b")
 
 

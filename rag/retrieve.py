@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import dense
-from .definitions import asked_terms, definition_forms, definitions_in
+from .definitions import asked_terms, definition_forms, definitions_in, expansions
 from .policy import JURISDICTIONS, STATUS_TEXT, asks_status, jurisdictions_in
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def hybrid_search(index: "Index", question: str, k: int = 5, filters: dict[str, 
     qvec = index.embedder.encode([question])[0]
     allowed = np.flatnonzero(mask) if mask is not None else None
     d_ids, d_scores = dense.search(index.faiss, qvec, n, allowed)
-    l_ids, _ = index.lexical.search(question, n, mask)
+    l_ids, _ = index.lexical.search(with_acronyms(index, question), n, mask)
     rankings = [("dense", list(d_ids)), ("bm25", list(l_ids))]
     named = [d for d in doc_mentions(index, question) if mask is None or mask[index.doc_pids[d]].any()]
     if named:
@@ -260,6 +260,34 @@ _NOT_ALIASES = {"FACT", "SHEET", "THE", "AND", "FOR", "WITH", "PDF", "CP"}
 def _norm(text: str) -> str:
     text = re.sub(r"artificial intelligence", "ai", text.lower())
     return " " + re.sub(r"[^a-z0-9/-]+", " ", text).strip() + " "
+
+
+def spelled_out(index: "Index") -> dict[str, str]:
+    """Names the corpus abbreviates, with their acronyms: "chief ai officer" -> "CAIO".
+
+    A source that has said "Chief AI Officer (CAIO)" once writes "the CAIO must be at least a GS-15"
+    after; a reader asks with the full name, so BM25 must look for the acronym too.
+    """
+    cached = getattr(index, "_spelled_out", None)
+    if cached is not None:
+        return cached
+    out: dict[str, str] = {}
+    for d in index.docs.values():
+        text = d["text"]
+        for acronym in set(re.findall(r"\(\s*([A-Z][A-Za-z]{1,7})\s*\)", text)):
+            for start in expansions(acronym, text)[:1]:
+                name = " ".join(text[start:text.index(acronym, start)].rstrip(" (").split()).lower()
+                if len(name.split()) >= 2 and len(acronym) >= 3:  # "EU", "IC": too short to add anything
+                    out.setdefault(name, acronym)
+    index._spelled_out = out
+    return out
+
+
+def with_acronyms(index: "Index", question: str) -> str:
+    """The question with the acronyms of the names it spells out appended (for BM25)."""
+    low = " ".join(question.lower().split())
+    extra = [a for name, a in spelled_out(index).items() if name in low and a.lower() not in low.split()]
+    return f"{question} {' '.join(extra)}" if extra else question
 
 
 def doc_aliases(index: "Index") -> dict[str, set[str]]:

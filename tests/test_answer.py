@@ -112,6 +112,16 @@ def test_who_chairs_is_not_answered_by_the_member_list(assistant):
     assert "Deputy Chief of Staff for Policy shall serve as Chair" in " ".join(answer.text.split())
 
 
+def test_who_co_chairs_is_answered_by_the_line_that_gives_the_post(assistant):
+    """EO 14080 Sec. 3(b) names the three Co-Chairs; (d), (e) and (f) say what "the Co-Chairs" may do,
+    and (c) lists the other members."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Who co-chairs the CHIPS Implementation Steering Council?")
+    text = " ".join(answer.text.split())
+    assert "the Director of the Office of Science and Technology Policy shall serve as Co-Chairs" in text
+    assert "the Secretary of State;" not in text
+
+
 def test_a_question_about_a_subsection_quotes_that_subsection_first(assistant):
     """"Section 4(a)" is one provision of Section 4; (e) of the same section names the same Secretaries."""
     shared_corpus_or_skip()

@@ -11,7 +11,7 @@ import pytest
 
 from rag.answer import Assistant
 from rag.definitions import asked_terms, defines, definitions_in, expansions
-from rag.retrieve import described_docs, doc_mentions, focus, named_groups
+from rag.retrieve import described_docs, doc_mentions, focus, named_groups, spelled_out, with_acronyms
 
 from .conftest import shared_corpus_or_skip
 
@@ -130,3 +130,13 @@ def test_documents_named_in_a_question_are_grouped_by_the_name_used(policy_index
     assert groups == [("NIST AI RMF", ["us-nist-ai-rmf-1.0-ai-100-1-2023"]), ("EU AI Act", ["eu-ai-act-regulation-2024-1689"])]
     label, ids = named_groups(policy_index, "Did EO 14110 set a compute threshold?")[0]
     assert label == "EO 14110" and ids == ["us-eo-14110-2023", "us-eo-14110-fact-sheet-2023"]  # the order and its fact sheet
+
+
+def test_a_name_the_source_abbreviates_is_also_searched_by_its_acronym(policy_index):
+    """OMB M-24-10 spells out "Chief AI Officers (CAIOs)" once, then writes "the CAIO must be at least
+    a GS-15". A reader asks with the full name."""
+    shared_corpus_or_skip()
+    assert spelled_out(policy_index)["chief ai officer"] == "CAIO"
+    question = "What is the minimum grade for a Chief AI Officer at agencies outside the CFO Act list?"
+    assert with_acronyms(policy_index, question).endswith(" CAIO")
+    assert _top5(policy_index, question, "the CAIO must be at least a GS-15")
