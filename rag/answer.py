@@ -24,7 +24,7 @@ from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
 from .sentences import sentence_spans
-from .speakers import mentioned_speakers, quotes_of, speaker_at
+from .speakers import mentioned_speakers, quotes_of, signature_span, signed_sections, speaker_at, speakers_near
 from .structure import footnotes, in_footnote, label_at, top_level
 from .types import Answer, Citation, Passage, SentenceCheck
 from .faithfulness import is_claim
@@ -41,6 +41,7 @@ MIN_SCORE = 0.42
 FOOTNOTE_PENALTY = 0.1
 COUNTED_LIST_BONUS = 0.2
 ROLE_BONUS = 0.1
+SIGNATURE_BONUS = 0.4
 
 
 class Assistant:
@@ -159,10 +160,14 @@ class Assistant:
 
         mask = allowed_mask(self.index, filters)
         out: list[Passage] = []
+        # "Who signed the foreword of the white paper?": the signature that opens the foreword.
+        signer = _ASKS_SIGNER.search(question)
+        named = set(doc_mentions(self.index, question)) if signer else set()
         for doc_id, d in self.index.docs.items():
-            for q in quotes_of(d["text"]):
+            signed = list(signed_sections(d["text"])) if doc_id in named or (signer and not named) else []
+            for q in list(quotes_of(d["text"])) + signed:
                 name = q.speaker
-                if name not in question and not re.search(rf"\b{re.escape(name.split()[-1])}\b", question):
+                if q not in signed and name not in question and not re.search(rf"\b{re.escape(name.split()[-1])}\b", question):
                     continue
                 for pid in self.index.doc_pids.get(doc_id, ()):
                     row = self.index._rows[pid]
@@ -176,7 +181,15 @@ class Assistant:
         asked_about = {doc_id: mentioned_speakers(question, self.index.docs[doc_id]["text"])
                        for doc_id in {p.doc_id for p in passages}}
         gathered = ev.gather(passages) + self._quotations(passages, asked_about)
-        scored = ev.score(focus(self.index, question), gathered, self.index.embedder)
+        if _ASKS_SIGNER.search(question):
+            gathered += self._signatures(passages)
+        topic = focus(self.index, question)
+        asked = sorted({n for names in asked_about.values() for n in names})
+        if asked:
+            # "What did Michelle Donelan say in the foreword about legislating?" is about legislating:
+            # who said it is settled by attribution, and her signature line must not win on her name.
+            topic = _without_speakers(topic, asked)
+        scored = ev.score(topic, gathered, self.index.embedder)
         dates = sorted({p.date for p in passages if p.date})
         for e in scored:
             # Binding law outranks commentary saying the same; with "latest", newer outranks older.
@@ -201,11 +214,26 @@ class Assistant:
                 # Co-Chairs"), not the lines about what the Co-Chairs may do.
                 if _GIVES_ROLE.search(e.text):
                     e.score += ROLE_BONUS
+        for e in scored:
+            if e.signature:
+                e.score += SIGNATURE_BONUS  # "Who signed the foreword?": the signature is the answer
         scored.sort(key=lambda e: (e.item, -e.score))  # a bare list item is quoted only under its lead-in
         # "Is the AI Council set up by EO 14110 still valid?": the order revoking EO 14110 never names
         # the Council, and is the answer all the same.
         says_status = (lambda e: _is_status(e, status_aliases)) if status_aliases else None
         return prefer_referenced(question, on_topic(question, scored, self.index, says_status), self.index)
+
+    def _signatures(self, passages: list[Passage]) -> list[ev.Evidence]:
+        """The signature lines ("The Rt Hon Michelle Donelan MP, / Secretary of State for ...") that
+        open the signed forewords in these passages."""
+        out = []
+        for i, p in enumerate(passages):
+            text = self.index.docs[p.doc_id]["text"]
+            for q in signed_sections(text):
+                s, e = signature_span(text, q)
+                if p.start <= s and e <= p.end:
+                    out.append(ev.Evidence(i, p, s, e, text[s:e], signature=True))
+        return out
 
     def _list_continuations(self, top: list[Passage], have: set[int], more: int = 2) -> list[Passage]:
         """The next passages of the same article or section, after a passage that opens a list.
@@ -326,12 +354,14 @@ class Assistant:
                 break
         if not any(list_size(c.text, question) for c in chosen):
             chosen.sort(key=lambda c: (policy.tier(c.passage.meta), -c.score))
+        said_by = None
         for e in chosen:
             text = ev.display(e.text)
             doc_text = self.index.docs[e.passage.doc_id]["text"]
             q = speaker_at(doc_text, e.start, e.end)
-            if q and q.speaker.split()[-1] not in text:
-                text = f"{q.speaker}{', ' + q.role if q.role else ''}: {text}"
+            if q and q.speaker.split()[-1] not in text and q.speaker != said_by:
+                text = f"{q.speaker}{', ' + q.role if q.role else ''}: {text}"  # once per run of their words
+            said_by = q.speaker if q else None
             check = SentenceCheck(text, (e.passage_index + 1,), True, round(e.score, 3), (), "verbatim quote")
             yield Draft(text, [e.passage_index + 1], check, [(e.start, e.end)])
 
@@ -545,9 +575,19 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
 _ONE_WHO = re.compile(r"\bwho\s+(?!are\b|were\b|sits?\b|serve\b)[a-z-]+s\b", re.I)  # "who chairs", "who co-chairs"
 _ASKS_ROLE = re.compile(r"\bwho\s+(?:will\s+|is\s+to\s+|shall\s+)?(?:co-?)?(?:chair|lead|head|direct|run|coordinate|oversee)s?\b",
                         re.I)
+_ASKS_SIGNER = re.compile(r"\b(?:who|which\s+\w+)\b[^?]*\b(?:signed|signs|wrote|writes|written|authored)\b[^?]*\b(?:foreword|preface)\b"
+                          r"|\bwhose\s+(?:foreword|preface)\b|\b(?:foreword|preface)\b[^?]*\b(?:signed|written)\s+by\b", re.I)
 _GIVES_ROLE = re.compile(r"\b(?:serve|serves|act|acts)\s+as\s+(?:the\s+)?(?:co-?)?(?:chair|lead|head|director|coordinator)"
                          r"|\b(?:chaired|co-chaired|led|headed|directed)\s+by\b|\bshall\s+(?:co-?)?(?:chair|lead|head)\b", re.I)
 _ANAPHOR = re.compile(r"(?:They|This|These|It|He|She|That|Those|Instead|But|However|Rather)\b")
+
+
+def _without_speakers(question: str, names: list[str]) -> str:
+    words = {w for n in names for w in (n, n.split()[-1])}
+    pattern = r"\b(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)) + r")(?:['’]s)?\b"
+    out = re.sub(pattern, " ", question)
+    out = re.sub(r"\b(?:in|from)\s+(?:the|his|her|their)\s+(?:[\w-]+\s+){0,3}?(?:foreword|preface)\b", " ", out, flags=re.I)
+    return " ".join(out.split()) or question
 
 
 def _continuation(e: ev.Evidence, scored: list[ev.Evidence], doc_text: str) -> ev.Evidence | None:
@@ -668,7 +708,7 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index,
     for e in scored:
         p = e.passage
         doc = index.docs[p.doc_id]
-        speakers = " ".join(q.speaker for q in quotes_of(doc["text"]) if q.start < p.end and p.start < q.end)
+        speakers = " ".join(speakers_near(doc["text"], p.start, p.end))
         # Where the passage sits counts too: "(b) the placing on the market ..." is in Article 5.
         context = f"{p.text} {p.title} {p.section or ''} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
         if not ev.missing_entities(question, [context]) or (keep_anyway and keep_anyway(e)):

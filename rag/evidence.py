@@ -48,6 +48,7 @@ class Evidence:
     score: float = 0.0
     quoted: str | None = None  # the person whose whole quotation this is, when a question asks about them
     item: bool = False  # a terse list item ("(iii) Fairness"): quoted under its lead-in, never on its own
+    signature: bool = False  # the name and post that sign a foreword
 
 
 # Text in a source that addresses the reader or a model with instructions ("ignore previous
@@ -76,6 +77,7 @@ def without_instructions(text: str) -> str:
     return out
 
 
+_TOC_LINE = re.compile(r"(?:\s{2,}|\.{3,}\s*)\d{1,3}\s*$")
 _TERMINAL = re.compile(r"[.;:!?…][\"”’)\]]*$")
 
 
@@ -84,6 +86,9 @@ def is_statement(text: str) -> bool:
     words = text.split()
     if len(words) < 5 or text.rstrip().rstrip("\"”’)").endswith("?"):
         return False  # a question (a consultation question, a rhetorical one) states nothing
+    lines = text.splitlines()
+    if len(lines) >= 2 and sum(bool(_TOC_LINE.search(ln)) for ln in lines) * 2 >= len(lines):
+        return False  # "Ministerial foreword      1 / Executive summary     4": a table of contents
     return bool(_TERMINAL.search(text)) or len(words) >= 14
 
 

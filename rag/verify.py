@@ -375,6 +375,19 @@ def missing_names(claim: str, evidence: str | Sequence[str]) -> list[str]:
     return out
 
 
+def without_attribution(sentence: str, speakers: list[str]) -> str:
+    """"Michelle Donelan, Secretary of State ...: Initially, we do not ..." -> the quoted words.
+
+    The extractive answer names who speaks before a quote whose words do not; that attribution
+    rests on the citation's ``speaker`` (the document credits the words to them), not on the quote.
+    """
+    for name in speakers:
+        m = re.match(rf"{re.escape(name)}(?:,[^:\n]{{1,160}})?:\s+", sentence)
+        if m:
+            return sentence[m.end():]
+    return sentence
+
+
 def check_sentence(sentence: str, evidence: Sequence[str], embedder=None) -> SentenceCheck:
     """Is ``sentence`` supported by ``evidence`` (the quotes it cites)?
 

@@ -86,6 +86,25 @@ def test_a_question_that_counts_the_items_gets_the_list_of_that_many(assistant):
     assert_exact(assistant, answer)
 
 
+def test_what_a_minister_said_in_a_signed_foreword_is_quoted_and_credited_to_her(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("What did Michelle Donelan say in the white paper foreword about whether the UK "
+                           "would legislate on AI?")
+    quotes = {" ".join(c.quote.split()): c for c in answer.citations}
+    assert "Initially, we do not intend to introduce new legislation." in quotes, list(quotes)
+    assert all(c.speaker == "Michelle Donelan" for c in answer.citations)
+    assert answer.text.startswith("Michelle Donelan, Secretary of State for Science, Innovation and Technology: ")
+    assert answer.text.count("Michelle Donelan") == 1  # named once for a run of her words
+    assert_exact(assistant, answer)
+
+
+def test_who_signed_a_foreword_is_answered_by_the_signature(assistant):
+    shared_corpus_or_skip()
+    answer = assistant.ask("Which minister signed the foreword of the UK AI regulation white paper?")
+    assert answer.citations[0].quote == ("The Rt Hon Michelle Donelan MP,\n"
+                                         "Secretary of State for Science, Innovation and Technology")
+
+
 def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "

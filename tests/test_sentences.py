@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .conftest import shared_corpus_or_skip
 from rag.ingest import load_document
+from rag.evidence import is_statement
 from rag.sentences import split_sentences
 
 
@@ -56,3 +57,11 @@ def test_list_items_that_run_on_are_still_split_at_each_item():
         "(a) the placing on the market of an AI system\nthat deploys subliminal techniques; and",
         "(b) the use of an AI system.",
     ]
+
+
+def test_a_table_of_contents_is_not_a_statement():
+    uk = _doc("uk-ai-regulation-white-paper-2023").text
+    at = uk.index("Ministerial foreword ")
+    toc = uk[at:uk.index("\n\n", at)]
+    assert toc.count("\n") >= 5 and not is_statement(toc)
+    assert is_statement("We will not put these principles on a statutory footing initially.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .conftest import shared_corpus_or_skip
 from rag.ingest import load_document
+from rag.speakers import signature_span, signed_sections, speaker_at
 from rag.structure import footnotes, headings, in_footnote, is_part, label_at, markers, top_level
 
 
@@ -83,3 +84,18 @@ def test_pdf_footnotes_are_told_apart_from_numbered_body_lines():
     uk = _doc("uk-ai-regulation-white-paper-2023").text
     assert in_footnote(footnotes(uk), uk.index("6 Large dedicated AI companies make a major contribution"))
     assert not in_footnote(footnotes(uk), uk.index("We will not put these principles on a statutory footing"))
+
+
+def test_a_signed_foreword_is_the_signatory_s_words():
+    """The UK white paper opens with "Ministerial foreword / The Rt Hon Michelle Donelan MP, / Secretary of
+    State for ..." and closes it with her name: what lies between is hers to quote; the executive
+    summary after it is not."""
+    uk = _doc("uk-ai-regulation-white-paper-2023").text
+    [section] = signed_sections(uk)
+    assert (section.speaker, section.role) == ("Michelle Donelan", "Secretary of State for Science, Innovation and Technology")
+    s, e = signature_span(uk, section)
+    assert uk[s:e] == "The Rt Hon Michelle Donelan MP,\nSecretary of State for Science, Innovation and Technology"
+    at = uk.index("Initially, we do not\nintend to introduce new legislation.")
+    assert speaker_at(uk, at, at + 40).speaker == "Michelle Donelan"
+    later = uk.index("We will not put these principles on a statutory footing initially.")
+    assert speaker_at(uk, later, later + 40) is None

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.verify import check_sentence, extract_facts, missing_facts, normalise
+from rag.verify import check_sentence, extract_facts, missing_facts, normalise, without_attribution
 
 SEED = Path(__file__).resolve().parents[1] / "corpus" / "000_2a757378fe6c6261.md"
 SEED_TEXT = SEED.read_text(encoding="utf-8")
@@ -125,6 +125,18 @@ def test_an_off_topic_sentence_fails_without_any_fact() -> None:
                                 [INVESTMENT])
     assert not check.supported and check.missing == () and "weak support" in check.reason
     assert paraphrase.supported and paraphrase.score > check.score
+
+
+def test_an_attribution_before_a_quote_rests_on_the_citation_not_the_quote() -> None:
+    """The extractive answer writes "Name, post: words" when the words themselves do not name their
+    speaker; the name comes from the citation's speaker, so only the words are checked against the quote."""
+    quote = "Initially, we do not\nintend to introduce new legislation."
+    said = "Michelle Donelan, Secretary of State for Science, Innovation and Technology: " \
+           "Initially, we do not intend to introduce new legislation."
+    assert not check_sentence(said, [quote]).supported  # the name is not in the quote
+    assert without_attribution(said, ["Michelle Donelan"]) == "Initially, we do not intend to introduce new legislation."
+    assert check_sentence(without_attribution(said, ["Michelle Donelan"]), [quote]).supported
+    assert without_attribution(said, ["Kyle Chan"]) == said  # only the citation's own speaker is taken off
 
 
 def test_no_evidence_is_never_support() -> None:

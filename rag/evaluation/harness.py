@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..answer import Assistant, rewrite
-from ..verify import check_sentence
+from ..verify import check_sentence, without_attribution
 from .. import policy
 from ..retrieve import named_groups
 from . import metrics as m
@@ -41,15 +41,17 @@ def citation_scores(answer, embedder) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     supported = 0
     needed = total = 0
+    speakers = {c.n: c.speaker for c in answer.citations if c.speaker}
     for s in sentences:
         cited = [quotes[n] for n in s.citations if n in quotes]
-        ok = bool(cited) and check_sentence(s.text, cited, embedder).supported
+        text = without_attribution(s.text, [speakers[n] for n in s.citations if n in speakers])
+        ok = bool(cited) and check_sentence(text, cited, embedder).supported
         supported += ok
         for i, q in enumerate(cited):
             total += 1
-            alone = check_sentence(s.text, [q], embedder).supported
+            alone = check_sentence(text, [q], embedder).supported
             rest = cited[:i] + cited[i + 1:]
-            without = bool(rest) and check_sentence(s.text, rest, embedder).supported
+            without = bool(rest) and check_sentence(text, rest, embedder).supported
             needed += alone or (ok and not without)
     recall = supported / len(sentences)
     return recall, recall, (needed / total if total else 0.0)
