@@ -710,7 +710,7 @@ def on_topic(question: str, scored: list[ev.Evidence], index: Index,
         doc = index.docs[p.doc_id]
         speakers = " ".join(speakers_near(doc["text"], p.start, p.end))
         # Where the passage sits counts too: "(b) the placing on the market ..." is in Article 5.
-        context = f"{p.text} {p.title} {p.section or ''} {doc['meta'].get('issuer', '')} {p.doc_id} {p.date} {speakers}"
+        context = f"{p.text} {p.title} {p.section or ''} {policy.issuer(doc['meta'])} {p.doc_id} {p.date} {speakers}"
         if not ev.missing_entities(question, [context]) or (keep_anyway and keep_anyway(e)):
             keep.append(e)
     return keep

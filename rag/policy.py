@@ -25,6 +25,22 @@ _TIER_OF_TYPE = {
 }
 
 
+# Who "the White House" was on a date: a fact sheet's front matter names the office, a reader names
+# the president ("the Biden administration's AI diffusion rule").
+_US_PRESIDENTS = [("2009-01-20", "Barack H. Obama"), ("2017-01-20", "Donald J. Trump"),
+                  ("2021-01-20", "Joseph R. Biden Jr."), ("2025-01-20", "Donald J. Trump")]
+
+
+def issuer(meta: dict[str, Any]) -> str:
+    """The issuer, with the sitting president when it is only "The White House"."""
+    who = str(meta.get("issuer", ""))
+    date = str(meta.get("date", ""))
+    if "white house" not in who.lower() or "president" in who.lower() or len(date) < 10:
+        return who
+    sitting = [name for since, name in _US_PRESIDENTS if since <= date[:10]]
+    return f"{who} (President {sitting[-1]})" if sitting else who
+
+
 def tier(meta: dict[str, Any]) -> int:
     if str(meta.get("tier", "")).isdigit():
         return max(1, min(4, int(meta["tier"])))

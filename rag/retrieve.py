@@ -15,6 +15,7 @@ import numpy as np
 from . import dense
 from .definitions import asked_terms, definition_forms, definitions_in, expansions
 from .policy import JURISDICTIONS, STATUS_TEXT, asks_status, jurisdictions_in
+from .policy import issuer as policy_issuer
 
 if TYPE_CHECKING:
     from .index import Index
@@ -383,11 +384,14 @@ _TITLE_STOP = {"artificial", "intelligence", "executive", "order", "memorandum",
                "america", "leadership", "advancing", "president", "national", "trustworthy", "development"}
 
 
+_AI_TITLE = re.compile(r"\bAI\b|artificial intelligence", re.I)
+
+
 def described_docs(index: "Index", question: str, min_score: int = 3) -> list[tuple[str, list[str]]]:
     """Documents a question describes by who issued them, when, and what kind they are.
 
     Users rarely say "EO 14179"; they say "Trump's January 2025 AI order". Each cue that fits a
-    document's metadata scores; only a clear winner (or two tied) counts as named. Returns each with
+    document's metadata scores; only a clear winner (or up to three tied) counts as named. Returns each with
     the question words that described it, so ``focus`` can drop them.
     """
     cached = getattr(index, "_title_words", None)
@@ -408,16 +412,20 @@ def described_docs(index: "Index", question: str, min_score: int = 3) -> list[tu
     years = set(re.findall(r"\b(?:19|20)\d\d\b", question))
     months = {i + 1 for i, m in enumerate(_MONTHS) if re.search(rf"\b{m}\b", lower)}
     kinds = [(pat, test) for pat, test in _KINDS if re.search(rf"\b(?:{pat})", question, re.I)]
+    asks_ai = bool(_AI_TITLE.search(question))
     scored = []
     for doc_id, d in index.docs.items():
         meta = d["meta"]
         title = str(meta.get("title", ""))
         date = str(meta.get("date", ""))
         score, words = 0, []
-        for person in _PERSON.findall(f"{meta.get('issuer', '')} {title}"):
+        for person in _PERSON.findall(f"{policy_issuer(meta)} {title}"):
             surname = person
             if re.search(rf"\b{surname}\b", question):
                 score, words = score + 2, words + [surname + "'s", surname]
+                # "Biden's AI order": of his orders, the ones about AI (not the CHIPS Act one).
+                if asks_ai and _AI_TITLE.search(title):
+                    score += 1
                 break
         if years:
             score += 1 if date[:4] in years else -1
@@ -439,7 +447,7 @@ def described_docs(index: "Index", question: str, min_score: int = 3) -> list[tu
         return []
     best = max(sc for sc, _d, _w in scored)
     top = [(doc_id, words) for sc, doc_id, words in scored if sc == best]
-    return top if len(top) <= 2 else []
+    return top if len(top) <= 3 else []
 
 
 def focus(index: "Index", question: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from rag.answer import Assistant
 from rag.definitions import asked_terms, defines, definitions_in, expansions
+from rag.policy import issuer
 from rag.retrieve import described_docs, doc_mentions, focus, named_groups, spelled_out, with_acronyms
 
 from .conftest import shared_corpus_or_skip
@@ -69,11 +70,25 @@ def test_definition_questions_quote_the_defining_line(index_dir, question, quote
     ("What does Section 4(a) of the January 2025 AI infrastructure order ask?", "us-eo-14141-ai-infrastructure-2025"),
     ("What are the three objectives of the 2024 national security memorandum on AI?",
      "us-nsm-ai-national-security-memorandum-2024"),
-    ("What does the Biden fact sheet say about watermarking?", "us-eo-14110-fact-sheet-2023"),
+    ("What does Biden's October 2023 fact sheet say about watermarking?", "us-eo-14110-fact-sheet-2023"),
+    ("What computing-power threshold made a model subject to reporting under Biden's AI executive order?",
+     "us-eo-14110-2023"),
 ])
 def test_documents_described_by_who_when_and_what(policy_index, question, doc_id):
     shared_corpus_or_skip()
-    assert doc_mentions(policy_index, question)[0] == doc_id
+    assert doc_id in doc_mentions(policy_index, question)
+
+
+def test_a_description_several_documents_fit_names_them_all(policy_index):
+    """Three White House fact sheets in the corpus were issued under Biden (the CHIPS Act, EO 14110, AI
+    diffusion): "the Biden fact sheet" could be any of them, so retrieval searches all three."""
+    shared_corpus_or_skip()
+    assert sorted(doc_mentions(policy_index, "What does the Biden fact sheet say about watermarking?")) == [
+        "us-chips-and-science-act-fact-sheet-2022", "us-eo-14110-fact-sheet-2023",
+        "us-wh-ai-diffusion-export-controls-fact-sheet-2025"]
+    # Of Biden's executive orders, "his AI order" is EO 14110 or EO 14141, not the CHIPS Act one.
+    assert sorted(doc_mentions(policy_index, "How many guiding principles does the Biden AI executive order set out?")) == [
+        "us-eo-14110-2023", "us-eo-14141-ai-infrastructure-2025"]
 
 
 def test_a_description_does_not_steer_sentence_scoring(policy_index):
@@ -83,10 +98,10 @@ def test_a_description_does_not_steer_sentence_scoring(policy_index):
     assert "Trump" not in topic and "2025" not in topic and "January" not in topic and "policy" in topic
 
 
-def test_a_vague_description_names_no_document(policy_index):
-    """Biden signed four AI orders and memoranda in the corpus: "Biden's AI order" is not one of them."""
+def test_a_description_that_fits_too_many_documents_names_none(policy_index):
+    """Only a description that narrows the corpus to a few documents names them; a person alone does not."""
     shared_corpus_or_skip()
-    assert described_docs(policy_index, "How many guiding principles does the Biden AI executive order set out?") == []
+    assert described_docs(policy_index, "What did Biden think about trade?") == []
     assert doc_mentions(policy_index, "What does Kyle Chan say about state support?") == []
 
 
@@ -140,3 +155,24 @@ def test_a_name_the_source_abbreviates_is_also_searched_by_its_acronym(policy_in
     question = "What is the minimum grade for a Chief AI Officer at agencies outside the CFO Act list?"
     assert with_acronyms(policy_index, question).endswith(" CAIO")
     assert _top5(policy_index, question, "the CAIO must be at least a GS-15")
+
+
+def test_the_white_house_is_read_as_the_president_sitting_on_the_date():
+    """A fact sheet's front matter says "The White House"; readers say "the Biden administration"."""
+    assert issuer({"issuer": "The White House", "date": "2025-01-13"}) == "The White House (President Joseph R. Biden Jr.)"
+    assert "Trump" in issuer({"issuer": "The White House", "date": "2025-01-23"})
+    assert issuer({"issuer": "The White House (President Joseph R. Biden Jr.)", "date": "2023-10-30"}).count("Biden") == 1
+    assert issuer({"issuer": "European Commission", "date": "2024-07-12"}) == "European Commission"
+    assert issuer({"issuer": "The White House"}) == "The White House"  # no date, no guess
+
+
+def test_a_follow_up_that_borrows_the_administration_finds_the_fact_sheet(policy_index):
+    """The follow-up carries "Biden" from the first question; the diffusion fact sheet never names him."""
+    shared_corpus_or_skip()
+    history = [{"role": "user", "content": "What does the Biden administration's AI diffusion rule say about chip "
+                                           "orders that need no licence?"},
+               {"role": "assistant", "content": "Orders of up to roughly 1,700 advanced GPUs need no licence."}]
+    answer = Assistant(policy_index).ask("And how many advanced GPUs can non-VEU buyers outside close allies get "
+                                         "per country?", history=history)
+    assert not answer.refused
+    assert "50,000 advanced GPUs per country" in " ".join(answer.citations[0].quote.split())
