@@ -244,7 +244,9 @@ class Assistant:
         out: list[Passage] = []
         for p in top:
             part = top_level(p.section)
-            if not part or not any(list_size(p.text[s:e], "") for s, e in sentence_spans(p.text)):
+            doc_text = self.index.docs[p.doc_id]["text"]
+            if not part or not any(list_size(p.text[s:e], "", doc_text[p.start + e:p.start + e + 400])
+                                   for s, e in sentence_spans(p.text)):
                 continue
             pids = self.index.part_pids.get((p.doc_id, part), [])
             after = [pid for pid in pids if self.index._rows[pid][2] > p.start and pid not in have][:more]
@@ -331,7 +333,8 @@ class Assistant:
                 continue
             if any(ev.display(c.text) == ev.display(e.text) for c in chosen):
                 continue  # the same words repeated elsewhere in the document
-            items = list_size(e.text, question)
+            doc_text = self.index.docs[e.passage.doc_id]["text"]
+            items = list_size(e.text, question, doc_text[e.end:e.end + 400])
             if items and _ONE_WHO.search(question):
                 continue  # "Who chairs the Council?" is not answered by "… shall consist of the following members:"
             chosen.append(e)
@@ -347,6 +350,10 @@ class Assistant:
                 # Items are the sentences that open with an enumerator ("(b) Second, ...", "2.", "•"),
                 # not the explanation under each; without enumerators, the sentences that follow.
                 marked = [x for x in following if _ENUMERATOR.match(x.text)]
+                # "o The 'adaptivity' of AI ...:" heads its own sub-bullets: with as many heads as items
+                # asked for, the heads are the list.
+                heads = [x for x in marked if x.text.rstrip().endswith(":")]
+                marked = heads if len(heads) == items else marked
                 # Items at the list's own level: "(a)", "(b)", "(c)", "(d)" ... not the "(i)", "(ii)" inside (c).
                 level = _in_sequence(marked)
                 marked = level if len(level) >= 2 else marked
@@ -672,19 +679,23 @@ def _in_sequence(items: list[ev.Evidence]) -> list[ev.Evidence]:
     return out
 
 
-_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]\s|(?:\([a-z]\)\s*)?"
+_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]\s|o\s(?=[A-Z\u2018\u201c'\"])|(?:\([a-z]\)\s*)?"
                          r"(?:First|Second|Third|Fourth|Fifth|Sixth|Seventh|Finally)\b)")
 
 
-def list_size(sentence: str, question: str) -> int:
+def list_size(sentence: str, question: str, after: str = "") -> int:
     """How many items to quote after a sentence that introduces a list (0 when it introduces none).
 
     "The following AI practices shall be prohibited:" or "the following three objectives will
     guide ..." bring the items after them; as many as the lead-in or the question counts
-    ("the seven key requirements"), else three.
+    ("the seven key requirements"), else three. A sentence that counts ("by reference to the two
+    characteristics ...") and is followed by bullets (``after``, the text after it) brings that many.
     """
     text = sentence.rstrip()
     if not (text.endswith(":") or re.search(r"\bthe following\b", text, re.I)):
+        counted = [n for m in _COUNT.finditer(text) if 2 <= (n := int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1)))) <= 10]
+        if after and _ITEM_LINE.match(after.lstrip(" \t").lstrip("\n")) and len(counted) == 1:
+            return counted[0]
         return 0
     counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for src in (text, question)
               for m in _COUNT.finditer(src)]

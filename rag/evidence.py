@@ -103,7 +103,7 @@ def display(text: str) -> str:
     return " ".join(text.split())
 
 
-_TERSE_ITEM = re.compile(r"\s*(?:\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)|\d{1,2}\.|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc])\s+\w")
+_TERSE_ITEM = re.compile(r"\s*(?:\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)|\d{1,2}\.|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]|o(?=\s+[A-Z]))\s+\w")
 
 
 def gather(passages: list[Passage]) -> list[Evidence]:

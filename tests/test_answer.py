@@ -105,6 +105,17 @@ def test_who_signed_a_foreword_is_answered_by_the_signature(assistant):
                                          "Secretary of State for Science, Innovation and Technology")
 
 
+def test_a_sentence_that_counts_what_follows_brings_those_bullets(assistant):
+    """"… we have defined AI by reference to the two characteristics …" is followed by two bullets, each
+    with sub-bullets: the answer quotes the two, adaptivity and autonomy."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("How does the UK white paper define artificial intelligence?")
+    quotes = [" ".join(c.quote.split()) for c in answer.citations]
+    at = next(i for i, q in enumerate(quotes) if "two characteristics" in q)
+    assert quotes[at + 1].startswith("o The ‘adaptivity’ of AI") and quotes[at + 2].startswith("o The ‘autonomy’ of AI")
+    assert_exact(assistant, answer)
+
+
 def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "

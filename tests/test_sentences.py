@@ -65,3 +65,14 @@ def test_a_table_of_contents_is_not_a_statement():
     toc = uk[at:uk.index("\n\n", at)]
     assert toc.count("\n") >= 5 and not is_statement(toc)
     assert is_statement("We will not put these principles on a statutory footing initially.")
+
+
+def test_the_uk_white_paper_s_o_bullets_are_list_items():
+    """The UK white paper's PDF renders its bullets as "o": each is an item of its own, and the last one
+    does not swallow the paragraph after it."""
+    uk = _doc("uk-ai-regulation-white-paper-2023").text
+    at = uk.index("five values-")
+    sentences = split_sentences(uk[at:at + 700])
+    assert sentences[1:6] == ["o Safety, security and robustness", "o Appropriate transparency and explainability",
+                              "o Fairness", "o Accountability and governance", "o Contestability and redress"]
+    assert sentences[6].startswith("These build on")
