@@ -279,12 +279,20 @@ class Assistant:
 
     def _drafts(self, question: str, passages: list[Passage], scored: list[ev.Evidence], notes: list[str],
                 limit: int) -> Iterator["Draft"]:
-        """LLM sentences as they are verified; quotes if there is no model or nothing verified."""
+        """LLM sentences as they are verified; quotes if there is no model or nothing verified.
+
+        After a model's verified sentences come the quotes the extractive answer leads with, unless
+        the model already cites those very words: a fluent sentence that leaves out the figure or
+        the name the sources give must not hide it.
+        """
         produced = False
+        shown: list[tuple[str, int, int, str]] = []
         if self.generator is not None:
             try:
                 for d in self._generate(question, passages, scored):
                     produced = produced or d.check.supported
+                    if d.check.supported:
+                        shown += [(passages[n - 1].doc_id, s, e, d.text) for n, (s, e) in zip(d.cited, d.spans or [])]
                     yield d
             except LLMError as e:
                 if produced:
@@ -296,6 +304,13 @@ class Assistant:
                              "showing quotes from the sources instead.")
         if not produced:
             yield from self._extract(question, scored, limit)
+            return
+        for x in self._extract(question, scored, limit):
+            doc, (s, e) = passages[x.cited[0] - 1].doc_id, x.spans[0]
+            # Skipped only where a model sentence cites these words and states their figures and names.
+            if not any(doc == d and s < e2 and s2 < e and not missing_facts(x.text, said)
+                       for d, s2, e2, said in shown):
+                yield x
 
     def _policy_notes(self, answer: Answer, question: str, as_of: str | None) -> None:
         """Status of cited (or named) documents, and each citation's source tier."""
@@ -393,11 +408,11 @@ class Assistant:
                     break
                 sentence, buffer = buffer[: m.end()].strip(), buffer[m.end():]
                 if sentence:
-                    yield self._check(sentence, passages, view)
+                    yield self._check(sentence, passages, view, question)
         if buffer.strip():
-            yield self._check(buffer.strip(), passages, view)
+            yield self._check(buffer.strip(), passages, view, question)
 
-    def _check(self, sentence: str, passages: list[Passage], view: list[int]) -> "Draft":
+    def _check(self, sentence: str, passages: list[Passage], view: list[int], question: str = "") -> "Draft":
         """Verify one model sentence against what it cites; an uncited one against each source shown."""
         marks = {int(n) for grp in _MARK.findall(sentence) for n in grp.split(",")}
         cited = sorted(view[n - 1] + 1 for n in marks if 1 <= n <= len(view))
@@ -407,6 +422,10 @@ class Assistant:
         if len(tokenize(claim)) < 2 or not is_claim(claim):
             # "The answer is:" or "Yes." says nothing a quote could support: never shown as an answer.
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "not a claim"))
+        if _WH.match(question) and not set(ev.content_terms(claim)) - set(tokenize(question)):
+            # "China gets training data that complies with censorship by the article." only says the
+            # question back: every word of it is the question's.
+            return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), "repeats the question"))
         leak = _instruction_leak(claim) or ("repeats a source's title" if _title_echo(claim, passages) else "")
         if leak:
             return Draft(claim, [], SentenceCheck(claim, (), False, 0.0, (), leak))
@@ -582,6 +601,7 @@ def _boost_status(scored: list[ev.Evidence], aliases: list[str]) -> None:
 _ONE_WHO = re.compile(r"\bwho\s+(?!are\b|were\b|sits?\b|serve\b)[a-z-]+s\b", re.I)  # "who chairs", "who co-chairs"
 _ASKS_ROLE = re.compile(r"\bwho\s+(?:will\s+|is\s+to\s+|shall\s+)?(?:co-?)?(?:chair|lead|head|direct|run|coordinate|oversee)s?\b",
                         re.I)
+_WH = re.compile(r"\s*(?:what|how|which|who|whom|whose|when|where|why)\b", re.I)  # not "Is ...?", "Does ...?"
 _ASKS_SIGNER = re.compile(r"\b(?:who|which\s+\w+)\b[^?]*\b(?:signed|signs|wrote|writes|written|authored)\b[^?]*\b(?:foreword|preface)\b"
                           r"|\bwhose\s+(?:foreword|preface)\b|\b(?:foreword|preface)\b[^?]*\b(?:signed|written)\s+by\b", re.I)
 _GIVES_ROLE = re.compile(r"\b(?:serve|serves|act|acts)\s+as\s+(?:the\s+)?(?:co-?)?(?:chair|lead|head|director|coordinator)"

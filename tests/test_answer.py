@@ -356,6 +356,27 @@ def test_what_the_evaluation_rechecks_is_what_the_verifier_passed(index_dir):
     assert_exact(bot, answer)
 
 
+def test_a_model_sentence_that_only_says_the_question_back_is_not_an_answer(index_dir):
+    """A reply the bundled 135M model gave: every word of it is the question's, so it passed as
+    "supported" while answering nothing."""
+    llm = ScriptedLLM("China gets training data that complies with censorship by the article [1].")
+    bot = Assistant.open(index_dir, llm=llm)
+    answer = bot.ask("How does China get training data that complies with censorship, according to the article?")
+    assert "by the article" not in answer.text
+    assert any("No sentence of the model's answer could be verified" in n for n in answer.notes), answer.notes
+
+
+def test_the_quote_with_the_figure_follows_a_model_sentence_that_leaves_it_out(index_dir):
+    """The model's sentence is true and verified, but says no amount; the quote that gives it follows."""
+    llm = ScriptedLLM("The Chinese government has invested heavily in the semiconductor industry since 2014 [1].")
+    bot = Assistant.open(index_dir, llm=llm)
+    answer = bot.ask("How much has China put into semiconductors since 2014?")
+    assert answer.text.startswith("The Chinese government has invested heavily in the semiconductor industry")
+    assert answer.sentences[0].supported
+    assert "$ 100 billion" in answer.text and any("$ 100 billion" in c.quote for c in answer.citations)
+    assert_exact(bot, answer)
+
+
 def test_a_dead_endpoint_falls_back_to_quotes(index_dir):
     bot = Assistant.open(index_dir, llm=ScriptedLLM(fail=True))
     answer = bot.ask("How much has China put into semiconductors since 2014?")
