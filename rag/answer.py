@@ -307,8 +307,9 @@ class Assistant:
             return
         for x in self._extract(question, scored, limit):
             doc, (s, e) = passages[x.cited[0] - 1].doc_id, x.spans[0]
-            # Skipped only where a model sentence cites these words and states their figures and names.
-            if not any(doc == d and s < e2 and s2 < e and not missing_facts(x.text, said)
+            # Skipped only where a model sentence cites these words and says what they say: their
+            # figures and names, and most of their words.
+            if not any(doc == d and s < e2 and s2 < e and not missing_facts(x.text, said) and _recall(x.text, said) >= 0.5
                        for d, s2, e2, said in shown):
                 yield x
 
