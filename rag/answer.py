@@ -23,7 +23,7 @@ from .retrieve import doc_aliases, doc_mentions, focus, named_groups, references
 from .questions import clean_question, rewrite
 from .prompts import NOT_IN_SOURCES, answer_messages
 from .settings import Settings, get_settings
-from .sentences import sentence_spans
+from .sentences import BULLETS, sentence_spans
 from .speakers import mentioned_speakers, quotes_of, signature_span, signed_sections, speaker_at, speakers_near
 from .structure import footnotes, in_footnote, label_at, top_level
 from .types import Answer, Citation, Passage, SentenceCheck
@@ -665,7 +665,7 @@ def asked_count(question: str) -> int | None:
     return counts[0] if len(counts) == 1 else None
 
 
-_ITEM_LINE = re.compile(r"[^\S\n]*(?:o|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]|\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)])[^\S\n]+\S")
+_ITEM_LINE = re.compile(r"[^\S\n]*(?:o|" + BULLETS + r"|\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)])[^\S\n]+\S")
 _INLINE_ITEM = re.compile(r"(?:^|[\s:;,])\((?:\d{1,2}|[a-z]|[ivx]{1,4})\)\s")
 
 
@@ -700,7 +700,7 @@ def _in_sequence(items: list[ev.Evidence]) -> list[ev.Evidence]:
     return out
 
 
-_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]\s|o\s(?=[A-Z\u2018\u201c'\"])|(?:\([a-z]\)\s*)?"
+_ENUMERATOR = re.compile(r"\s*(?:\(?(?:[a-z]|[ivx]{1,4}|\d{1,2})[.)]\s|" + BULLETS + r"\s|o\s(?=[A-Z\u2018\u201c'\"])|(?:\([a-z]\)\s*)?"
                          r"(?:First|Second|Third|Fourth|Fifth|Sixth|Seventh|Finally)\b)")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .definitions import asked_terms, defines
 from .lexical import tokenize
-from .sentences import sentence_spans
+from .sentences import BULLETS, sentence_spans
 from .types import Passage
 
 # Words that say nothing about *which* passage answers: never required for coverage.
@@ -103,7 +103,7 @@ def display(text: str) -> str:
     return " ".join(text.split())
 
 
-_TERSE_ITEM = re.compile(r"\s*(?:\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)|\d{1,2}\.|[-•▪◦*\uf0a7\uf0b7\uf0d8\uf0fc]|o(?=\s+[A-Z]))\s+\w")
+_TERSE_ITEM = re.compile(r"\s*(?:\((?:[a-z]|[ivx]{1,4}|\d{1,2})\)|\d{1,2}\.|" + BULLETS + r"|o(?=\s+[A-Z]))\s+\w")
 
 
 def gather(passages: list[Passage]) -> list[Evidence]:

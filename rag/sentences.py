@@ -16,12 +16,15 @@ import os
 import re
 from functools import lru_cache
 
+# Bullet glyphs of converted documents: "•", "-", "*", "▪", "◦" and the PDF symbol-font ones
+# (U+F0A7, U+F0B7, U+F0D8, U+F0FC). The UK white paper's "o" bullets are matched on their own.
+BULLETS = "[\u2022\\-\\*\u25aa\u25e6\uf0a7\uf0b7\uf0d8\uf0fc]"
 _BLOCK = re.compile(
     r"(?:^|\n)[^\S\n]*---- Page \d+ ----[^\S\n]*$"  # a page marker line is never part of a sentence
     r"|\n[^\S\n]*\n+"  # blank line
     r"|\n(?=[^\S\n]*(?:---- Page \d+ ----|#{1,6} |(?:Article|ARTICLE) \d+[^\S\n]*\n|Sec\. \d+\."
     r"|(?:ANNEX|Annex) [IVXLC]+[^\S\n]*\n|\(\d{1,3}\) |\([a-z]\) |\([ivx]{1,5}\) |\([A-Z]\) "
-    r"|[\u2022\-\*\u25aa\u25e6\uf0a7\uf0b7\uf0d8\uf0fc] |o (?=[A-Z\u2018\u201c'\"])|\d{1,2}\.(?:\d{1,2}\.)? ))",
+    r"|" + BULLETS + r" |o (?=[A-Z\u2018\u201c'\"])|\d{1,2}\.(?:\d{1,2}\.)? ))",
     re.M,
 )
 _PAGE = re.compile(r"---- Page \d+ ----[^\S\n]*\n")
@@ -30,7 +33,7 @@ _HEADING = re.compile(r"^[^\S\n]*\d{1,2}(?:\.\d{1,2}){1,3}\.?[^\S\n]+[A-Z][^\n]{
 _INLINE_ENUM = re.compile(r"\S[^\S\n]+\((?:\d{1,3}|[a-z]|[ivx]{1,5})\)[^\S\n]")
 _LINE_ENUM = re.compile(r"[^\S\n]*\((?:\d{1,3}|[a-z]|[ivx]{1,5})\)[^\S\n]")
 # Two list items of a few words each, without punctuation: the line after the second is not theirs.
-_BULLET = r"(?:\((?:[ivx]{1,5}|[a-z]|\d{1,3})\)|o|[\u2022\-\*\u25aa\u25e6\uf0a7\uf0b7\uf0d8\uf0fc])"
+_BULLET = r"(?:\((?:[ivx]{1,5}|[a-z]|\d{1,3})\)|o|" + BULLETS + ")"
 _TERSE_ITEMS = re.compile(rf"^(?=[^\S\n]*{_BULLET}[^\S\n]+[^\n.;:]{{1,60}}\n"
                           rf"([^\S\n]*{_BULLET}[^\S\n]+[^\n.;:]{{1,60}}(?<!\band)(?<!\bor)(?<!,)$))", re.M)
 _ENDS = re.compile(r"[.;:!?][\"”’)\]]*[^\S\n]*$")
