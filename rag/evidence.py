@@ -154,6 +154,23 @@ def coverage(terms: list[str], text: str) -> float:
     return sum(t in have for t in terms) / len(terms)
 
 
+# What kind of thing a question asks for, and how a sentence that names one looks.
+ANSWER_TYPE_BONUS = 0.15
+ANSWER_TYPES = {
+    "statute": (re.compile(r"\b(?:which|what|under what)\s+(?:statute|law|act|legislation|legal authority)\b", re.I),
+                re.compile(r"\b(?!(?:The|This|That|Such|An?|Each)\b)[A-Z][\w-]*(?:\s+(?:[A-Z][\w-]*|of|and|for|on|the))*\s+Act(?:\s+of\s+\d{4})?\b"
+                           r"|\bP(?:ub)?\.\s?L\.(?:\s?No\.)?\s?\d|\b\d+\s+U\.S\.C\.")),
+    # "Is the NIST AI RMF mandatory?", "Will the UK put its principles into legislation?"
+    "binding": (re.compile(r"\b(?:mandatory|compulsory|obligatory|binding|voluntary|required by law|legally required)\b"
+                           r"|\b(?:into|in)\s+(?:legislation|law|statute)\b", re.I),
+                re.compile(r"\b(?:voluntar(?:y|ily)|non-?binding|binding|mandatory|(?:non-)?statutory)\b", re.I)),
+    "body": (re.compile(r"\b(?:which|what)\s+(?:department|agency|body|office|institute|authority|regulator|organi[sz]ation)\b",
+                        re.I),
+             re.compile(r"\b(?:Department|Secretary|Agency|Office|Institute|Board|Council|Commission|Authority|Bureau)"
+                        r"\s+(?:of|for)\s+[A-Z]|\b(?:[A-Z][a-z]+\s+){1,4}(?:Institute|Agency|Office|Board|Council|Commission|Authority)\b")),
+}
+
+
 def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
     """Similarity to the question (embedding), coverage of its content words, and a final score."""
     if not evidence:
@@ -164,10 +181,13 @@ def score(question: str, evidence: list[Evidence], embedder) -> list[Evidence]:
     terms_defined = asked_terms(question)
     asks_number = bool(re.search(r"\b(how (much|many|long|quickly|soon)|what (amount|share|percent)|when|which year|fine|"
                                  r"budget|threshold|deadline|cost|(above|below|over|under) what)\b", question, re.I))
+    wants = [kind for kind, (asks, _has) in ANSWER_TYPES.items() if asks.search(question)]
     for e, sim in zip(evidence, sims):
         e.sim = float(sim)
         e.coverage = coverage(terms, e.text)
         bonus = 0.05 if asks_number and _NUM.search(e.text) else 0.0
+        # "Which statute ...?" is answered by a sentence that names one ("... Initiative Act of 2020").
+        bonus += ANSWER_TYPE_BONUS * any(ANSWER_TYPES[kind][1].search(e.text) for kind in wants)
         if terms_defined and defines(terms_defined, e.text, e.passage.text):
             bonus += 0.4  # the defining line ("‘deployer’ means ...") beats sentences that use the term
         # Retrieval rank carries document-level signals (BM25 on section + title) the sentence alone lacks.

@@ -55,7 +55,7 @@ class _Doc:
 
 # Bump when what a passage's vector is made of changes (chunking rules, the embedded header), so a
 # rebuild re-embeds instead of mixing old and new vectors.
-PASSAGE_VERSION = 6
+PASSAGE_VERSION = 7
 
 
 def _fingerprint(settings: Settings, model: str) -> str:

@@ -40,7 +40,7 @@ _ENDS = re.compile(r"[.;:!?][\"”’)\]]*[^\S\n]*$")
 _EXTRA_ABBREV = [
     "corp", "inc", "ltd", "co", "u.s", "u.k", "e.g", "i.e", "sec", "art", "no", "nos", "para",
     "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "fig", "approx", "dept",
-    "gov", "p", "pp", "vol", "cf", "al", "ch", "subch", "pub", "l", "stat", "u.s.c", "c.f.r",
+    "gov", "p", "pp", "vol", "cf", "al", "ch", "subch", "pub", "l", "stat", "u.s.c", "c.f.r", "p.l",
 ]
 
 

@@ -116,6 +116,24 @@ def test_a_sentence_that_counts_what_follows_brings_those_bullets(assistant):
     assert_exact(assistant, answer)
 
 
+def test_which_statute_is_answered_by_the_sentence_that_names_one(assistant):
+    """The NIST AI RMF's neighbouring sentences are about risk management; the one that answers names
+    an Act."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Which statute directs NIST to produce the AI Risk Management Framework?")
+    assert "National Artificial Intelligence Initiative Act of 2020" in " ".join(answer.text.split())
+    assert_exact(assistant, answer)
+
+
+def test_whether_a_text_binds_is_answered_by_the_sentence_that_says_so(assistant):
+    """"into legislation straight away" shares no word with "not ... on a statutory footing initially"."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("Will the UK put its AI principles into legislation straight away?")
+    text = " ".join(answer.text.split())
+    assert "We will not put these principles on a statutory footing initially." in text
+    assert "non-statutory basis" in text
+
+
 def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "

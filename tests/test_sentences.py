@@ -76,3 +76,10 @@ def test_the_uk_white_paper_s_o_bullets_are_list_items():
     assert sentences[1:6] == ["o Safety, security and robustness", "o Appropriate transparency and explainability",
                               "o Fairness", "o Accountability and governance", "o Contestability and redress"]
     assert sentences[6].startswith("These build on")
+
+
+def test_a_public_law_citation_does_not_end_the_sentence():
+    nist = _doc("us-nist-ai-rmf-1.0-ai-100-1-2023").text
+    at = nist.index("As directed by the National Artificial Intelligence Initiative Act of 2020")
+    first = split_sentences(nist[at:at + 400])[0]
+    assert "(P.L. 116-283)" in first and "the goal of the AI RMF is to offer a resource" in first

@@ -153,3 +153,22 @@ def test_replacing_a_number_in_a_supported_sentence_makes_it_unsupported(amount:
     assert not changed.supported and set(changed.missing) == extract_facts(f"${amount} billion")
     if year != 2014:
         assert not check_sentence(template.format(y=year, a=100), [INVESTMENT]).supported
+
+
+def test_a_question_s_answer_type_is_recognised_in_a_sentence() -> None:
+    from rag.evidence import ANSWER_TYPES
+
+    asks, has = ANSWER_TYPES["statute"]
+    assert asks.search("Which statute directs NIST to produce the AI RMF?")
+    assert not asks.search("What does the statute say about fines?")
+    assert has.search("As directed by the National Artificial Intelligence Initiative Act of 2020 (P.L. 116-283),")
+    assert has.search("codified at 15 U.S.C. 9401") and not has.search("The Act applies from 2 August 2026.")
+    asks, has = ANSWER_TYPES["binding"]
+    assert asks.search("Is the NIST AI RMF mandatory for companies?")
+    assert asks.search("Will the UK put its AI principles into legislation straight away?")
+    assert has.search("We will not put these principles on a statutory footing initially.")
+    assert has.search("The AI RMF is intended to be voluntary, rights-preserving, non-sector-specific")
+    asks, has = ANSWER_TYPES["body"]
+    assert asks.search("Which department was to set up the AI Safety and Security Board?")
+    assert has.search("The Department of Homeland Security will establish the Board.")
+    assert not has.search("the board will meet quarterly.")
