@@ -34,6 +34,7 @@ from .verify import check_sentence, missing_facts
 _MARK = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _SENT_END = re.compile(r"(?<=[.!?])[\"”’)]?(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s|$)")
 REFUSAL = "The sources don't say. None of the indexed documents answers this question"
+NEAREST = "Nearest passages (they do not answer the question)"
 
 # Answerability: below these, the best evidence does not address the question.
 MIN_SIM = 0.40
@@ -527,8 +528,11 @@ class Assistant:
         timings["total"] = (time.perf_counter() - t0) * 1000
         nearest = "; ".join(f"{p.title} ({p.section or 'p. ' + str(p.page) if p.page or p.section else p.date})"
                             for p in passages[:3])
-        text = REFUSAL + (f". The nearest passages are from: {nearest}." if nearest else ".")
-        return Answer(question, text, [], True, passages, timings, [], self.mode, notes)
+        # The answer itself names nothing it does not cite (no titles, numbers or dates); where to
+        # look next is a note.
+        if nearest:
+            notes = notes + [f"{NEAREST}: {nearest}."]
+        return Answer(question, REFUSAL + ".", [], True, passages, timings, [], self.mode, notes)
 
 
 DEFAULT_MODE = "extractive"

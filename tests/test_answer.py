@@ -247,6 +247,9 @@ def test_questions_the_sources_cannot_answer_are_refused(assistant):
         assert answer.refused, answer.text
         assert answer.text.startswith("The sources don't say") and not answer.citations
         assert answer.passages  # the nearest passages are still shown
+        # A refusal cites nothing, so it states no number, date or title: where to look is a note.
+        assert not re.search(r"\d", answer.text), answer.text
+        assert any(n.startswith("Nearest passages (they do not answer the question): ") for n in answer.notes)
 
 
 def test_the_eu_ai_act_ban_cites_article_5(assistant):
