@@ -255,6 +255,7 @@ _COMMON_ID_WORDS = {"eu", "uk", "us", "act", "fact", "sheet", "order", "ai", "wh
                     "ethics", "trust", "regul", "memo", "rmf", "regulation", "security", "national", "science",
                     "guidelines", "trustworthy", "implementation", "infrastructure", "memorandum", "controls",
                     "export", "framework", "executive", "policy", "strategy", "report"}
+_SLUG_PREFIXES = {"eo", "us", "eu", "uk", "wh", "and", "the", "of", "for", "on"}
 _NOT_ALIASES = {"FACT", "SHEET", "THE", "AND", "FOR", "WITH", "PDF", "CP"}
 
 
@@ -313,6 +314,11 @@ def doc_aliases(index: "Index") -> dict[str, set[str]]:
             names.add("white paper")
         if len(title.split()) <= 8:
             names.add(title)
+        # The file name says what the title may not ("us-wh-ai-diffusion-export-controls-fact-sheet"):
+        # its word pairs with a distinctive word ("ai diffusion") name the document too.
+        slug = [w for w in doc_id.lower().split("-") if w.isalpha()]
+        names |= {f"{a} {b}" for a, b in zip(slug, slug[1:])
+                  if (a not in _COMMON_ID_WORDS or b not in _COMMON_ID_WORDS) and not {a, b} & _SLUG_PREFIXES}
         out[doc_id] = {_norm(n).strip() for n in names if len(_norm(n).strip()) >= 3} | {f"={a}" for a in acronyms}
     # An alias shared by many documents (e.g. "NIST" cited everywhere) does not name one of them.
     counts: dict[str, int] = {}

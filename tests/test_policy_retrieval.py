@@ -12,7 +12,7 @@ import pytest
 from rag.answer import Assistant
 from rag.definitions import asked_terms, defines, definitions_in, expansions
 from rag.policy import issuer
-from rag.retrieve import described_docs, doc_mentions, focus, named_groups, spelled_out, with_acronyms
+from rag.retrieve import described_docs, doc_aliases, doc_mentions, focus, named_groups, spelled_out, with_acronyms
 
 from .conftest import shared_corpus_or_skip
 
@@ -176,3 +176,16 @@ def test_a_follow_up_that_borrows_the_administration_finds_the_fact_sheet(policy
                                          "per country?", history=history)
     assert not answer.refused
     assert "50,000 advanced GPUs per country" in " ".join(answer.citations[0].quote.split())
+
+
+def test_a_document_is_also_named_by_the_distinctive_words_of_its_file_name(policy_index):
+    """The AI diffusion fact sheet's title never says "diffusion"; its file name does."""
+    shared_corpus_or_skip()
+    question = "Which countries are exempt from the AI diffusion rule's restrictions?"
+    assert doc_mentions(policy_index, question) == ["us-wh-ai-diffusion-export-controls-fact-sheet-2025"]
+    answer = Assistant(policy_index).ask(question)
+    assert any("No restrictions apply to chip sales to 18 key allies and partners" in " ".join(c.quote.split())
+               for c in answer.citations)
+    # Prefixes and common words of file names ("us", "eo", "fact sheet") name nothing.
+    aliases = {n for names in doc_aliases(policy_index).values() for n in names}
+    assert not {"us chips", "eo fact", "fact sheet", "eo ai", "us nist"} & aliases
