@@ -360,9 +360,11 @@ class Assistant:
                 chosen.append(nxt)
             if items:
                 part = top_level(e.passage.section)
+                notes = footnotes(doc_text)  # a footnote at the page's foot is not the list's next item
                 following = sorted((x for x in scored if x.start > e.start and not x.quoted and (
                     x.passage is e.passage or (x.passage.doc_id == e.passage.doc_id and part is not None
-                                               and top_level(x.passage.section) == part))),
+                                               and top_level(x.passage.section) == part))
+                    and not in_footnote(notes, x.start)),
                     key=lambda x: x.start)
                 # Items are the sentences that open with an enumerator ("(b) Second, ...", "2.", "•"),
                 # not the explanation under each; without enumerators, the sentences that follow.

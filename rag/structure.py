@@ -217,7 +217,7 @@ def footnotes(text: str) -> tuple[tuple[int, int], ...]:
 
 def _called(text: str, m: re.Match) -> bool:
     n = m.group(1)
-    call = re.compile(rf"(?:[a-z]{{2}}|[)”’\"])[.,;:]?{n}(?![\d,])(?=[\s.,;:)])")
+    call = re.compile(rf"(?:(?:[a-z]{{2}}|[)”’\"])[.,;:]?|\d{{4}}[.,;:]){n}(?![\d,])(?=[\s.,;:)])")  # "Year 2019,54"
     return bool(call.search(text, max(0, m.start() - 20000), m.start()))
 
 

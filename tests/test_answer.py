@@ -134,6 +134,16 @@ def test_whether_a_text_binds_is_answered_by_the_sentence_that_says_so(assistant
     assert "non-statutory basis" in text
 
 
+def test_a_footnote_at_the_page_foot_is_not_the_next_item_of_a_list(assistant):
+    """OMB M-24-10's "… includes the following": its items run over a page whose foot holds footnote 54."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("How do the US, the EU and the UK each define artificial intelligence in their main "
+                           "policy texts?")
+    quotes = [c.quote for c in answer.citations]
+    assert any("includes the following" in q for q in quotes), quotes  # the list is quoted ...
+    assert not any(q.startswith("54 Pub. L. No.") for q in quotes), quotes  # ... without the footnote
+
+
 def test_a_specific_question_about_an_article_quotes_the_provision_asked(assistant):
     shared_corpus_or_skip()
     answer = assistant.ask("Under Article 51, when is a general-purpose AI model presumed to have high-impact "

@@ -81,6 +81,8 @@ def test_pdf_footnotes_are_told_apart_from_numbered_body_lines():
     assert in_footnote(notes, hleg.index("24  More recently, the AI4People’s taskforce"))
     assert not in_footnote(notes, hleg.index("1 Human agency and oversight"))
     assert not in_footnote(notes, hleg.index("These are the principles of:"))
+    omb = _doc("us-omb-m-24-10-2024").text  # called right after a year: "Fiscal Year 2019,54"
+    assert in_footnote(footnotes(omb), omb.index("54 Pub. L. No. 115-232"))
     uk = _doc("uk-ai-regulation-white-paper-2023").text
     assert in_footnote(footnotes(uk), uk.index("6 Large dedicated AI companies make a major contribution"))
     assert not in_footnote(footnotes(uk), uk.index("We will not put these principles on a statutory footing"))
