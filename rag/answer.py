@@ -192,30 +192,28 @@ class Assistant:
             topic = _without_speakers(topic, asked)
         scored = ev.score(topic, gathered, self.index.embedder)
         dates = sorted({p.date for p in passages if p.date})
+        wanted = asked_count(question)
+        asks_role = bool(_ASKS_ROLE.search(question))
         for e in scored:
+            doc_text = self.index.docs[e.passage.doc_id]["text"]
             # Binding law outranks commentary saying the same; with "latest", newer outranks older.
             e.score += 0.01 * (4 - policy.tier(e.passage.meta))
-            if in_footnote(footnotes(self.index.docs[e.passage.doc_id]["text"]), e.start):
+            if in_footnote(footnotes(doc_text), e.start):
                 e.score -= FOOTNOTE_PENALTY  # a PDF footnote (a reference, an aside) rarely is the answer
             if asked_about.get(e.passage.doc_id):
                 # "Why, according to Chan, ...": that person's own quotations answer, not the narration.
-                q = speaker_at(self.index.docs[e.passage.doc_id]["text"], e.start, e.end)
+                q = speaker_at(doc_text, e.start, e.end)
                 if q and q.speaker in asked_about[e.passage.doc_id]:
                     e.score += 0.15
             if latest and e.passage.date and dates:
                 e.score += 0.04 * dates.index(e.passage.date) / max(1, len(dates) - 1)
-        wanted = asked_count(question)
-        for e in scored if wanted else ():
-            # "Which four ethical principles ...?": a lead-in followed by exactly four items is the list.
-            if items_after(self.index.docs[e.passage.doc_id]["text"], e.start, e.end) == wanted:
+            if wanted and items_after(doc_text, e.start, e.end) == wanted:
+                # "Which four ethical principles ...?": a lead-in followed by exactly four items is the list.
                 e.score += COUNTED_LIST_BONUS
-        if _ASKS_ROLE.search(question):
-            for e in scored:
+            if asks_role and _GIVES_ROLE.search(e.text):
                 # "Who co-chairs the Steering Council?": the line that gives the post ("… shall serve as
                 # Co-Chairs"), not the lines about what the Co-Chairs may do.
-                if _GIVES_ROLE.search(e.text):
-                    e.score += ROLE_BONUS
-        for e in scored:
+                e.score += ROLE_BONUS
             if e.signature:
                 e.score += SIGNATURE_BONUS  # "Who signed the foreword?": the signature is the answer
         scored.sort(key=lambda e: (e.item, -e.score))  # a bare list item is quoted only under its lead-in
@@ -355,7 +353,7 @@ class Assistant:
             if items and _ONE_WHO.search(question):
                 continue  # "Who chairs the Council?" is not answered by "… shall consist of the following members:"
             chosen.append(e)
-            nxt = _continuation(e, scored, self.index.docs[e.passage.doc_id]["text"]) if len(chosen) == 1 else None
+            nxt = _continuation(e, scored, doc_text) if len(chosen) == 1 else None
             if nxt is not None and not items:
                 chosen.append(nxt)
             if items:
@@ -662,12 +660,17 @@ _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7
 _COUNT = re.compile(r"\b(" + "|".join(_COUNT_WORDS) + r"|\d{1,2})\s+(?:[a-z-]+\s+){0,2}?(?:[a-z-]+s)\b", re.I)
 
 
+def _counts(text: str) -> list[int]:
+    """The list sizes a text states: "the seven key requirements" -> [7] (2 to 10 only)."""
+    counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for m in _COUNT.finditer(text)]
+    return [n for n in counts if 2 <= n <= 10]
+
+
 def asked_count(question: str) -> int | None:
     """"Which four ethical principles ...?" -> 4; None when the question counts nothing."""
     if not re.match(r"\s*(?:which|what|list|name|give)\b", question, re.I):
         return None
-    counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for m in _COUNT.finditer(question)]
-    counts = [n for n in counts if 2 <= n <= 10]
+    counts = _counts(question)
     return counts[0] if len(counts) == 1 else None
 
 
@@ -720,13 +723,11 @@ def list_size(sentence: str, question: str, after: str = "") -> int:
     """
     text = sentence.rstrip()
     if not (text.endswith(":") or re.search(r"\bthe following\b", text, re.I)):
-        counted = [n for m in _COUNT.finditer(text) if 2 <= (n := int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1)))) <= 10]
+        counted = _counts(text)
         if after and _ITEM_LINE.match(after.lstrip(" \t").lstrip("\n")) and len(counted) == 1:
             return counted[0]
         return 0
-    counts = [int(_COUNT_WORDS.get(m.group(1).lower(), m.group(1))) for src in (text, question)
-              for m in _COUNT.finditer(src)]
-    counts = [n for n in counts if 2 <= n <= 10]
+    counts = _counts(text) + _counts(question)
     if counts:
         return min(max(counts), 8)
     # "What does Article 5 prohibit?" asks for the provision, all of it; otherwise the first three.

@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any
 
+from .answer import NEAREST
 from .types import Answer
 
 _WARN = re.compile(r"^(Status:|The language model failed|No sentence of the model|\d+ sentence\(s\) of the draft)")
@@ -178,9 +179,8 @@ def refusal_html(turn: dict[str, Any], turn_no: int) -> str:
         near.append(f'<li class="rag-near"><a href="#rag-cite-{turn_no}:p{i}">{esc(_clip(p["title"], 110))}</a>'
                     f' <span class="rag-src-meta">{where}</span><div class="rag-snippet">{esc(p["snippet"])}</div></li>')
     head = turn["text"].rstrip(".")
-    listing = (f'<div class="rag-sources-h">Nearest passages (they do not answer the question)</div><ol>{"".join(near)}</ol>'
-               if near else "")
-    notes = {**turn, "notes": [n for n in turn["notes"] if not n.startswith("Nearest passages")]}  # listed below
+    listing = f'<div class="rag-sources-h">{NEAREST}</div><ol>{"".join(near)}</ol>' if near else ""
+    notes = {**turn, "notes": [n for n in turn["notes"] if not n.startswith(NEAREST)]}  # listed below
     return (f'<div class="rag-refusal"><div class="rag-refusal-h">⚠ Not answered by the sources</div>'
             f'<p>{esc(head)}.</p>{_notes(notes)}{listing}{_footer(turn)}</div>')
 
