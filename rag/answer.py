@@ -336,6 +336,7 @@ class Assistant:
         """
         best = next((e.score for e in scored if not e.item), scored[0].score)
         chosen: list[ev.Evidence] = []
+        listed = False  # a lead-in was quoted with its items: they keep the document's order
         for e in scored:
             if e.item:
                 continue
@@ -375,8 +376,9 @@ class Assistant:
                 level = _in_sequence(marked)
                 marked = level if len(level) >= 2 else marked
                 chosen.extend((marked if len(marked) >= 2 else following)[:items])
+                listed = True
                 break
-        if not any(list_size(c.text, question) for c in chosen):
+        if not listed:
             chosen.sort(key=lambda c: (policy.tier(c.passage.meta), -c.score))
         said_by = None
         for e in chosen:

@@ -116,6 +116,18 @@ def test_a_sentence_that_counts_what_follows_brings_those_bullets(assistant):
     assert_exact(assistant, answer)
 
 
+def test_items_quoted_under_a_lead_in_keep_the_document_s_order(assistant):
+    """The HLEG's key guidance bullets follow "… the seven key requirements …: (1) … (7) accountability."
+    in the order the guidelines give them, not re-ranked by score."""
+    shared_corpus_or_skip()
+    answer = assistant.ask("What are the seven key requirements for trustworthy AI in the EU expert group's "
+                           "ethics guidelines?")
+    hleg = [c for c in answer.citations if c.doc_id == "eu-hleg-ethics-guidelines-trustworthy-ai-2019"]
+    assert "(7) accountability." in hleg[0].quote
+    assert [c.start for c in hleg] == sorted(c.start for c in hleg)
+    assert_exact(assistant, answer)
+
+
 def test_which_statute_is_answered_by_the_sentence_that_names_one(assistant):
     """The NIST AI RMF's neighbouring sentences are about risk management; the one that answers names
     an Act."""
